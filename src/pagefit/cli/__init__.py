@@ -1,0 +1,34 @@
+"""The `pagefit` command line: a thin shell over the library; one module per verb."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+
+from pagefit.cli._app import app
+
+__all__ = ["app", "main"]
+
+# One module per verb; each registers its command on `app` when imported. Keep these imports light:
+# a command imports its stage (and torch) only when it runs.
+_COMMAND_MODULES = (
+    "ingest",
+)
+
+for _name in _COMMAND_MODULES:
+    importlib.import_module(f"pagefit.cli.{_name}")
+
+
+def main() -> None:
+    """Console entry point: user errors become one red line and exit code 1, not a traceback."""
+    from rich.console import Console
+
+    from pagefit.errors import PagefitError
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        app()
+    except PagefitError as e:
+        Console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(1)

@@ -1,0 +1,87 @@
+"""The corpus folder written by `pagefit ingest` and read by every later stage.
+
+Layout (see docs/DESIGN.md)::
+
+    CORPUS/
+      pages/          a `datasets` dataset, one row per page
+      images/         the page images (paths in the `image` column are relative to CORPUS)
+      manifest.json   pagefit version, settings, sources with content hashes, counts
+      rejects.jsonl   {"source", "reason"} per file that could not be ingested
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pagefit.errors import PagefitError
+
+if TYPE_CHECKING:
+    import datasets
+
+__all__ = [
+    "CORPUS_COLUMNS",
+    "corpus_image_paths",
+    "load_corpus",
+    "load_manifest",
+    "page_image_path",
+]
+
+PAGES_DIR = "pages"
+IMAGES_DIR = "images"
+MANIFEST = "manifest.json"
+REJECTS = "rejects.jsonl"
+
+CORPUS_COLUMNS = [
+    "page_id",
+    "doc_id",
+    "source",
+    "page_number",
+    "image",
+    "width",
+    "height",
+    "text",
+    "text_source",
+    "image_hash",
+]
+
+
+def load_corpus(path: str | os.PathLike[str]) -> datasets.Dataset:
+    """Load the pages of a corpus folder written by `pagefit ingest`.
+
+    Args:
+        path: the corpus folder (`--out` of `pagefit ingest`).
+
+    Returns:
+        A `datasets.Dataset` with the columns of `CORPUS_COLUMNS`; `image` holds paths relative to
+        `path` (see `corpus_image_paths`).
+    """
+    import datasets
+
+    root = Path(path)
+    pages = root / PAGES_DIR
+    if not pages.is_dir():
+        hint = " (it has no pages yet: did every document get rejected? see rejects.jsonl)" if (
+            root / MANIFEST
+        ).exists() else ""
+        raise PagefitError(f"{root} is not a pagefit corpus{hint}: run `pagefit ingest DOCS --out {root}` first")
+    return datasets.load_from_disk(str(pages))
+
+
+def load_manifest(path: str | os.PathLike[str]) -> dict[str, Any]:
+    with open(Path(path) / MANIFEST, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def page_image_path(corpus: str | os.PathLike[str], image: str) -> str:
+    """Absolute path of a page image given its `image` column value."""
+    return str((Path(corpus) / image).resolve())
+
+
+def corpus_image_paths(corpus: str | os.PathLike[str], pages: datasets.Dataset | None = None) -> list[str]:
+    """Absolute paths of all page images of a corpus, in row order."""
+    pages = load_corpus(corpus) if pages is None else pages
+    root = Path(corpus).resolve()
+    return [str(root / image) for image in pages["image"]]
