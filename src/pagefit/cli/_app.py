@@ -12,3 +12,8 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     rich_markup_mode="rich",
 )
+
+
+@app.callback()
+def _root() -> None:
+    """pagefit: from your own documents to a measured, better visual document retriever."""

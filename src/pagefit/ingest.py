@@ -1,0 +1,408 @@
+"""`pagefit ingest`: PDFs and images -> a corpus folder of page images + text (see corpus.py).
+
+Resumable by construction: every finished document leaves a small part file
+(`CORPUS/.pagefit/parts/`) recording its content hash, settings and page records; the page dataset
+is rebuilt from the parts at the end of each run. A run killed anywhere re-does at most the
+documents that were in flight; unchanged documents are skipped on the next run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import shutil
+import time
+from collections.abc import Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, Field
+
+from pagefit import __version__
+from pagefit._io import atomic_write_bytes, atomic_write_json, atomic_write_text, image_key, sha256_file
+from pagefit.corpus import IMAGES_DIR, MANIFEST, PAGES_DIR, REJECTS
+from pagefit.errors import PagefitError
+
+if TYPE_CHECKING:
+    from pagefit._render import RenderedPage
+
+__all__ = ["IngestConfig", "IngestResult", "OcrMode", "ingest"]
+
+logger = logging.getLogger(__name__)
+
+OcrMode = Literal["auto", "always", "never"]
+STATE_DIR = ".pagefit"
+PARTS_DIR = f"{STATE_DIR}/parts"
+
+
+class IngestConfig(BaseModel):
+    """Settings that decide what a page looks like; changing one re-renders every document."""
+
+    dpi: int = Field(120, ge=36, le=600, description="render resolution for PDF pages")
+    max_pixels: int = Field(1800 * 1800, ge=64 * 64, description="bound on width*height of a stored page")
+    ocr: OcrMode = Field("auto", description="auto: OCR only pages without a usable text layer")
+
+    def key(self) -> str:
+        return hashlib.sha1(self.model_dump_json().encode()).hexdigest()[:16]
+
+
+@dataclass
+class IngestResult:
+    corpus: Path
+    documents: int
+    pages: int
+    skipped: int  # documents unchanged since an earlier run
+    rejects: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class _Source:
+    path: Path  # absolute
+    rel: str  # relative to its ingest root, '/'-separated
+    doc_id: str
+    sha256: str = ""
+
+
+# ----------------------------------------------------------------------------------------------
+# Finding sources
+# ----------------------------------------------------------------------------------------------
+
+
+def _walk(root: Path, skip: Path) -> Iterator[Path]:
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        here = Path(dirpath)
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and (here / d).resolve() != skip)
+        for name in sorted(filenames):
+            if not name.startswith("."):
+                yield here / name
+
+
+def _doc_id(rel: str) -> str:
+    from pagefit._render import IMAGE_SUFFIXES, PDF_SUFFIXES
+
+    stem, dot, suffix = rel.rpartition(".")
+    return stem if dot and f".{suffix.lower()}" in PDF_SUFFIXES | IMAGE_SUFFIXES and stem else rel
+
+
+def _collect_sources(sources: Iterable[str | os.PathLike[str]], out: Path) -> list[_Source]:
+    found: dict[str, _Source] = {}
+    for src in sources:
+        src_path = Path(src).expanduser()
+        if not src_path.exists():
+            raise PagefitError(f"source {src_path} does not exist")
+        if src_path.is_dir():
+            root, files = src_path, _walk(src_path, out.resolve())
+        else:
+            root, files = src_path.parent, iter([src_path])
+        for file in files:
+            rel = file.relative_to(root).as_posix()
+            found.setdefault(rel, _Source(path=file.resolve(), rel=rel, doc_id=_doc_id(rel)))
+    return sorted(found.values(), key=lambda s: s.rel)
+
+
+# ----------------------------------------------------------------------------------------------
+# One document (runs in a worker process)
+# ----------------------------------------------------------------------------------------------
+
+
+def _usable_text_layer(text: str) -> bool:
+    """A text layer is usable when it has real words, not just page furniture or broken glyphs."""
+    stripped = "".join(text.split())
+    if not stripped:
+        return False
+    normal = sum(ch.isalnum() or ch in ".,;:!?%$€£()[]'\"-/&+=*#@" for ch in stripped)
+    words = [w for w in text.split() if sum(c.isalpha() for c in w) >= 2]
+    return len(words) >= 3 and normal / len(stripped) >= 0.85
+
+
+def _page_image_rel(doc_id: str, page_number: int) -> str:
+    return f"{IMAGES_DIR}/{doc_id}/p{page_number}.png"
+
+
+def _remove_page_images(out_dir: Path, doc_id: str) -> None:
+    """Remove a document's page images (not the folders of documents nested below it)."""
+    folder = out_dir / IMAGES_DIR / doc_id
+    for file in folder.glob("p*.png"):
+        if file.is_file() and file.stem[1:].isdigit():
+            file.unlink()
+
+
+def _page_id(doc_id: str, page_number: int, n_pages: int, is_pdf: bool) -> str:
+    return f"{doc_id}#p{page_number}" if is_pdf or n_pages > 1 else doc_id
+
+
+def _ingest_document(
+    path: str, rel: str, doc_id: str, out: str, config: dict[str, Any], password: str | None
+) -> dict[str, Any]:
+    """Render, store and read every page of one document. Returns its part record."""
+    from pagefit._render import PDF_SUFFIXES, DocumentError, iter_pages
+    from pagefit.ocr import PageTextCache, page_text
+
+    cfg = IngestConfig(**config)
+    out_dir = Path(out)
+    _remove_page_images(out_dir, doc_id)  # stale pages of an older version of this document
+    is_pdf = Path(rel).suffix.lower() in PDF_SUFFIXES
+    cache = PageTextCache()
+    pages: list[dict[str, Any]] = []
+    page_errors: list[dict[str, Any]] = []
+    try:
+        rendered = list(_store_pages(iter_pages(path, dpi=cfg.dpi, max_pixels=cfg.max_pixels, password=password),
+                                     doc_id, out_dir))
+    except DocumentError as e:
+        return {"status": "rejected", "reason": str(e)}
+    n_pages = len(rendered)
+    for number, image_rel, image, pdf_text, error in rendered:
+        if error is not None:
+            page_errors.append({"source": rel, "page": number, "reason": error})
+            continue
+        key = image_key(image)
+        text, text_source = _page_text(image, key, pdf_text, cfg.ocr, cache, page_text)
+        pages.append({
+            "page_id": _page_id(doc_id, number, n_pages, is_pdf),
+            "doc_id": doc_id,
+            "source": rel,
+            "page_number": number,
+            "image": image_rel,
+            "width": image.width,
+            "height": image.height,
+            "text": text,
+            "text_source": text_source,
+            "image_hash": key,
+        })
+    if not pages:
+        reason = page_errors[0]["reason"] if page_errors else "no pages"
+        return {"status": "rejected", "reason": f"no page could be ingested: {reason}"}
+    return {"status": "ok", "pages": pages, "page_errors": page_errors}
+
+
+def _store_pages(pages: Iterable[RenderedPage], doc_id: str, out_dir: Path):
+    """Write each page image atomically; yield (number, image path, image, pdf text, error)."""
+    for page in pages:
+        if page.image is None:
+            yield page.page_number, None, None, None, page.error
+            continue
+        image_rel = _page_image_rel(doc_id, page.page_number)
+        buffer = io.BytesIO()
+        page.image.save(buffer, format="PNG", compress_level=3)
+        atomic_write_bytes(out_dir / image_rel, buffer.getvalue())
+        yield page.page_number, image_rel, page.image, page.pdf_text, None
+
+
+def _page_text(image, key, pdf_text, ocr: OcrMode, cache, page_text) -> tuple[str, str]:
+    layer = (pdf_text or "").strip()
+    if layer and ocr != "always" and (ocr == "never" or _usable_text_layer(layer)):
+        cache.put(key, layer, "pdf")  # the ocr-minilm model reads the page through this cache
+        return layer, "pdf"
+    if ocr == "never":
+        return "", "none"
+    text = page_text(image, key=key, cache=cache)
+    return text, "ocr"
+
+
+# ----------------------------------------------------------------------------------------------
+# The run
+# ----------------------------------------------------------------------------------------------
+
+
+def _part_path(out: Path, rel: str) -> Path:
+    return out / PARTS_DIR / f"{hashlib.sha1(rel.encode()).hexdigest()}.json"
+
+
+def _load_parts(out: Path) -> dict[str, dict[str, Any]]:
+    parts: dict[str, dict[str, Any]] = {}
+    for file in sorted((out / PARTS_DIR).glob("*.json")):
+        try:
+            part = json.loads(file.read_text(encoding="utf-8"))
+        except json.JSONDecodeError:  # cannot happen with atomic writes, but never trust a leftover
+            logger.warning("ignoring unreadable state file %s", file)
+            continue
+        parts[part["source"]] = part
+    return parts
+
+
+def _plan(
+    sources: list[_Source], parts: dict[str, dict[str, Any]], cfg_key: str
+) -> tuple[list[_Source], list[dict], int]:
+    """Sources to (re)ingest, immediate rejects (unreadable, duplicate page ids), unchanged count."""
+    todo: list[_Source] = []
+    skipped = 0
+    rejects: list[dict[str, Any]] = []
+    owner = {p["doc_id"]: rel for rel, p in parts.items() if p["status"] == "ok"}
+    for src in sources:
+        try:
+            src.sha256 = sha256_file(src.path)
+        except OSError as e:
+            rejects.append({"source": src.rel, "reason": f"cannot read file ({e.strerror or e})"})
+            continue
+        other = owner.setdefault(src.doc_id, src.rel)
+        if other != src.rel:
+            rejects.append({"source": src.rel, "reason": f"its page id '{src.doc_id}' is already taken by "
+                            f"{other}; rename one of the two files"})
+            continue
+        part = parts.get(src.rel)
+        if part and part["status"] == "ok" and part["sha256"] == src.sha256 and part["config"] == cfg_key:
+            skipped += 1
+            continue
+        todo.append(src)
+    return todo, rejects, skipped
+
+
+def _run_tasks(todo: list[_Source], out: Path, cfg: IngestConfig, password: str | None, workers: int,
+               on_done) -> None:
+    args = [(str(s.path), s.rel, s.doc_id, str(out), cfg.model_dump(), password) for s in todo]
+    if workers <= 1 or len(todo) <= 1:
+        for src, a in zip(todo, args, strict=True):
+            on_done(src, _ingest_document(*a))
+        return
+    import multiprocessing
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pending: dict[Future, _Source] = {}
+        queue = list(zip(todo, args, strict=True))
+        try:
+            while queue or pending:
+                while queue and len(pending) < 2 * workers:  # bounded: results are kept small anyway
+                    src, a = queue.pop(0)
+                    pending[pool.submit(_ingest_document, *a)] = src
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    src = pending.pop(future)
+                    try:
+                        result = future.result()
+                    except Exception as e:  # a crashed worker (e.g. pdfium abort) rejects one document
+                        result = {"status": "rejected", "reason": f"ingest crashed on this file ({e!r})"}
+                    on_done(src, result)
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+def _write_pages(out: Path, parts: dict[str, dict[str, Any]]) -> int:
+    import datasets
+
+    records = [page for _, part in sorted(parts.items()) if part["status"] == "ok" for page in part["pages"]]
+    features = datasets.Features({
+        "page_id": datasets.Value("string"),
+        "doc_id": datasets.Value("string"),
+        "source": datasets.Value("string"),
+        "page_number": datasets.Value("int32"),
+        "image": datasets.Value("string"),
+        "width": datasets.Value("int32"),
+        "height": datasets.Value("int32"),
+        "text": datasets.Value("string"),
+        "text_source": datasets.Value("string"),
+        "image_hash": datasets.Value("string"),
+    })
+    if not records:
+        shutil.rmtree(out / PAGES_DIR, ignore_errors=True)
+        return 0
+    tmp, old = out / f".{PAGES_DIR}.tmp", out / f".{PAGES_DIR}.old"
+    shutil.rmtree(tmp, ignore_errors=True)
+    quiet = not datasets.utils.are_progress_bars_disabled()
+    if quiet:  # our own bar already said what happens; a second "Saving the dataset" bar is noise
+        datasets.utils.disable_progress_bars()
+    try:
+        datasets.Dataset.from_list(records, features=features).save_to_disk(str(tmp))
+    finally:
+        if quiet:
+            datasets.utils.enable_progress_bars()
+    shutil.rmtree(old, ignore_errors=True)
+    if (out / PAGES_DIR).exists():
+        os.replace(out / PAGES_DIR, old)
+    os.replace(tmp, out / PAGES_DIR)
+    shutil.rmtree(old, ignore_errors=True)
+    return len(records)
+
+
+def _write_manifest(out: Path, cfg: IngestConfig, parts: dict[str, dict[str, Any]], rejects: list[dict]) -> None:
+    ok = [p for p in parts.values() if p["status"] == "ok"]
+    sources_info = [
+        {"source": rel, "sha256": p["sha256"], "status": p["status"],
+         "pages": len(p.get("pages", [])), **({"reason": p["reason"]} if "reason" in p else {})}
+        for rel, p in sorted(parts.items())
+    ]
+    text_sources: dict[str, int] = {}
+    for part in ok:
+        for page in part["pages"]:
+            text_sources[page["text_source"]] = text_sources.get(page["text_source"], 0) + 1
+    atomic_write_json(out / MANIFEST, {
+        "pagefit_version": __version__,
+        "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "settings": cfg.model_dump(),
+        "sources": sources_info,
+        "counts": {"documents": len(ok), "pages": sum(len(p["pages"]) for p in ok),
+                   "rejects": len(rejects), "text_source": text_sources},
+    })
+    atomic_write_text(out / REJECTS, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rejects))
+
+
+def ingest(
+    sources: Iterable[str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    *,
+    dpi: int = 120,
+    max_pixels: int = 1800 * 1800,
+    ocr: OcrMode = "auto",
+    workers: int = 1,
+    password: str | None = None,
+    prune: bool = False,
+    show_progress: bool = True,
+) -> IngestResult:
+    """Ingest PDFs, images and folders of them into the corpus folder `out`.
+
+    Args:
+        sources: files and folders (searched recursively); page ids are relative to each one.
+        out: the corpus folder; an existing corpus is updated (unchanged documents are skipped).
+        dpi: resolution at which PDF pages are rendered.
+        max_pixels: bound on width*height of every stored page image.
+        ocr: `auto` reads pages without a usable text layer with OCR; `always`; `never`.
+        workers: processes rendering documents in parallel.
+        password: for encrypted PDFs.
+        prune: drop documents of earlier runs that are not among `sources`.
+        show_progress: draw a progress bar.
+    """
+    start = time.perf_counter()
+    cfg = IngestConfig(dpi=dpi, max_pixels=max_pixels, ocr=ocr)
+    out_path = Path(out)
+    out_path.mkdir(parents=True, exist_ok=True)
+    source_list = _collect_sources(sources, out_path)
+    parts = _load_parts(out_path)
+    if prune:
+        keep = {s.rel for s in source_list}
+        for rel in [r for r in parts if r not in keep]:
+            _remove_page_images(out_path, parts[rel]["doc_id"])
+            _part_path(out_path, rel).unlink(missing_ok=True)
+            del parts[rel]
+    todo, rejects, skipped = _plan(source_list, parts, cfg.key())
+    from pagefit._progress import progress_bar
+
+    with progress_bar("ingest", total=len(todo), unit="doc", enabled=show_progress) as bar:
+
+        def on_done(src: _Source, result: dict[str, Any]) -> None:
+            part = {"source": src.rel, "doc_id": src.doc_id, "sha256": src.sha256, "config": cfg.key(), **result}
+            atomic_write_json(_part_path(out_path, src.rel), part)
+            parts[src.rel] = part
+            bar.advance(1, f"{src.rel}: {len(result.get('pages', []))} pages")
+
+        _run_tasks(todo, out_path, cfg, password, workers, on_done)
+    current = {s.rel for s in source_list}
+    for rel, part in sorted(parts.items()):
+        if part["status"] == "rejected" and rel in current:
+            rejects.append({"source": rel, "reason": part["reason"]})
+        rejects.extend(part.get("page_errors", []))
+    n_pages = _write_pages(out_path, parts)
+    _write_manifest(out_path, cfg, parts, rejects)
+    return IngestResult(
+        corpus=out_path,
+        documents=sum(p["status"] == "ok" for p in parts.values()),
+        pages=n_pages,
+        skipped=skipped,
+        rejects=rejects,
+        seconds=time.perf_counter() - start,
+    )
