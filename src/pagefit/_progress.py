@@ -19,7 +19,9 @@ class ProgressBar:
 
 
 @contextmanager
-def progress_bar(label: str, total: int | None, unit: str = "it", enabled: bool = True) -> Iterator[ProgressBar]:
+def progress_bar(
+    label: str, total: int | None, unit: str = "it", enabled: bool = True
+) -> Iterator[ProgressBar]:
     """A rich progress bar on stderr: `with progress_bar("ingest", total=n) as bar: bar.advance()`."""
     if not enabled:
         yield ProgressBar(None, None)

@@ -45,7 +45,7 @@ class RenderedPage:
 
 def _bounded_size(width: float, height: float, max_pixels: int) -> tuple[int, int]:
     scale = min(1.0, math.sqrt(max_pixels / max(width * height, 1.0)))
-    return max(1, round(width * scale)), max(1, round(height * scale))
+    return max(1, math.floor(width * scale)), max(1, math.floor(height * scale))
 
 
 def normalize_image(image: Image.Image, max_pixels: int) -> Image.Image:
@@ -77,7 +77,9 @@ def _render_pdf_page(page, dpi: int, max_pixels: int) -> tuple[Image.Image, str]
         width, height = page.get_size()  # points, 1/72 inch
         target = _bounded_size(width * dpi / 72, height * dpi / 72, max_pixels)
         bitmap = page.render(scale=target[0] / max(width, 1e-6), may_draw_forms=True)
-        image = bitmap.to_pil().convert("RGB")
+        image = normalize_image(
+            bitmap.to_pil().convert("RGB"), max_pixels
+        )  # copy; pdfium rounds up: re-bound
         bitmap.close()
         textpage = page.get_textpage()
         try:
@@ -133,7 +135,9 @@ def _iter_image(path: Path, max_pixels: int) -> Iterator[RenderedPage]:
         raise DocumentError(f"truncated or corrupt image ({e}); re-export the file") from e
 
 
-def iter_pages(path: str | os.PathLike[str], *, dpi: int, max_pixels: int, password: str | None) -> Iterator[RenderedPage]:
+def iter_pages(
+    path: str | os.PathLike[str], *, dpi: int, max_pixels: int, password: str | None
+) -> Iterator[RenderedPage]:
     """Yield the pages of a PDF or image file; raise `DocumentError` with a reason the user can act on."""
     path = Path(path)
     suffix = path.suffix.lower()

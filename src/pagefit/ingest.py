@@ -152,8 +152,11 @@ def _ingest_document(
     pages: list[dict[str, Any]] = []
     page_errors: list[dict[str, Any]] = []
     try:
-        rendered = list(_store_pages(iter_pages(path, dpi=cfg.dpi, max_pixels=cfg.max_pixels, password=password),
-                                     doc_id, out_dir))
+        rendered = list(
+            _store_pages(
+                iter_pages(path, dpi=cfg.dpi, max_pixels=cfg.max_pixels, password=password), doc_id, out_dir
+            )
+        )
     except DocumentError as e:
         return {"status": "rejected", "reason": str(e)}
     n_pages = len(rendered)
@@ -163,18 +166,20 @@ def _ingest_document(
             continue
         key = image_key(image)
         text, text_source = _page_text(image, key, pdf_text, cfg.ocr, cache, page_text)
-        pages.append({
-            "page_id": _page_id(doc_id, number, n_pages, is_pdf),
-            "doc_id": doc_id,
-            "source": rel,
-            "page_number": number,
-            "image": image_rel,
-            "width": image.width,
-            "height": image.height,
-            "text": text,
-            "text_source": text_source,
-            "image_hash": key,
-        })
+        pages.append(
+            {
+                "page_id": _page_id(doc_id, number, n_pages, is_pdf),
+                "doc_id": doc_id,
+                "source": rel,
+                "page_number": number,
+                "image": image_rel,
+                "width": image.width,
+                "height": image.height,
+                "text": text,
+                "text_source": text_source,
+                "image_hash": key,
+            }
+        )
     if not pages:
         reason = page_errors[0]["reason"] if page_errors else "no pages"
         return {"status": "rejected", "reason": f"no page could be ingested: {reason}"}
@@ -242,8 +247,13 @@ def _plan(
             continue
         other = owner.setdefault(src.doc_id, src.rel)
         if other != src.rel:
-            rejects.append({"source": src.rel, "reason": f"its page id '{src.doc_id}' is already taken by "
-                            f"{other}; rename one of the two files"})
+            rejects.append(
+                {
+                    "source": src.rel,
+                    "reason": f"its page id '{src.doc_id}' is already taken by "
+                    f"{other}; rename one of the two files",
+                }
+            )
             continue
         part = parts.get(src.rel)
         if part and part["status"] == "ok" and part["sha256"] == src.sha256 and part["config"] == cfg_key:
@@ -253,8 +263,9 @@ def _plan(
     return todo, rejects, skipped
 
 
-def _run_tasks(todo: list[_Source], out: Path, cfg: IngestConfig, password: str | None, workers: int,
-               on_done) -> None:
+def _run_tasks(
+    todo: list[_Source], out: Path, cfg: IngestConfig, password: str | None, workers: int, on_done
+) -> None:
     args = [(str(s.path), s.rel, s.doc_id, str(out), cfg.model_dump(), password) for s in todo]
     if workers <= 1 or len(todo) <= 1:
         for src, a in zip(todo, args, strict=True):
@@ -287,18 +298,20 @@ def _write_pages(out: Path, parts: dict[str, dict[str, Any]]) -> int:
     import datasets
 
     records = [page for _, part in sorted(parts.items()) if part["status"] == "ok" for page in part["pages"]]
-    features = datasets.Features({
-        "page_id": datasets.Value("string"),
-        "doc_id": datasets.Value("string"),
-        "source": datasets.Value("string"),
-        "page_number": datasets.Value("int32"),
-        "image": datasets.Value("string"),
-        "width": datasets.Value("int32"),
-        "height": datasets.Value("int32"),
-        "text": datasets.Value("string"),
-        "text_source": datasets.Value("string"),
-        "image_hash": datasets.Value("string"),
-    })
+    features = datasets.Features(
+        {
+            "page_id": datasets.Value("string"),
+            "doc_id": datasets.Value("string"),
+            "source": datasets.Value("string"),
+            "page_number": datasets.Value("int32"),
+            "image": datasets.Value("string"),
+            "width": datasets.Value("int32"),
+            "height": datasets.Value("int32"),
+            "text": datasets.Value("string"),
+            "text_source": datasets.Value("string"),
+            "image_hash": datasets.Value("string"),
+        }
+    )
     if not records:
         shutil.rmtree(out / PAGES_DIR, ignore_errors=True)
         return 0
@@ -320,25 +333,39 @@ def _write_pages(out: Path, parts: dict[str, dict[str, Any]]) -> int:
     return len(records)
 
 
-def _write_manifest(out: Path, cfg: IngestConfig, parts: dict[str, dict[str, Any]], rejects: list[dict]) -> None:
+def _write_manifest(
+    out: Path, cfg: IngestConfig, parts: dict[str, dict[str, Any]], rejects: list[dict]
+) -> None:
     ok = [p for p in parts.values() if p["status"] == "ok"]
     sources_info = [
-        {"source": rel, "sha256": p["sha256"], "status": p["status"],
-         "pages": len(p.get("pages", [])), **({"reason": p["reason"]} if "reason" in p else {})}
+        {
+            "source": rel,
+            "sha256": p["sha256"],
+            "status": p["status"],
+            "pages": len(p.get("pages", [])),
+            **({"reason": p["reason"]} if "reason" in p else {}),
+        }
         for rel, p in sorted(parts.items())
     ]
     text_sources: dict[str, int] = {}
     for part in ok:
         for page in part["pages"]:
             text_sources[page["text_source"]] = text_sources.get(page["text_source"], 0) + 1
-    atomic_write_json(out / MANIFEST, {
-        "pagefit_version": __version__,
-        "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "settings": cfg.model_dump(),
-        "sources": sources_info,
-        "counts": {"documents": len(ok), "pages": sum(len(p["pages"]) for p in ok),
-                   "rejects": len(rejects), "text_source": text_sources},
-    })
+    atomic_write_json(
+        out / MANIFEST,
+        {
+            "pagefit_version": __version__,
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "settings": cfg.model_dump(),
+            "sources": sources_info,
+            "counts": {
+                "documents": len(ok),
+                "pages": sum(len(p["pages"]) for p in ok),
+                "rejects": len(rejects),
+                "text_source": text_sources,
+            },
+        },
+    )
     atomic_write_text(out / REJECTS, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rejects))
 
 
@@ -385,7 +412,13 @@ def ingest(
     with progress_bar("ingest", total=len(todo), unit="doc", enabled=show_progress) as bar:
 
         def on_done(src: _Source, result: dict[str, Any]) -> None:
-            part = {"source": src.rel, "doc_id": src.doc_id, "sha256": src.sha256, "config": cfg.key(), **result}
+            part = {
+                "source": src.rel,
+                "doc_id": src.doc_id,
+                "sha256": src.sha256,
+                "config": cfg.key(),
+                **result,
+            }
             atomic_write_json(_part_path(out_path, src.rel), part)
             parts[src.rel] = part
             bar.advance(1, f"{src.rel}: {len(result.get('pages', []))} pages")

@@ -63,7 +63,10 @@ def _get_engine():
 def _reading_order(boxes: np.ndarray, texts: tuple[str, ...]) -> str:
     """Join OCR lines top to bottom, left to right; boxes on one visual line share a line."""
     items = sorted(
-        ((float(b[:, 1].min()), float(b[:, 1].max()), float(b[:, 0].min()), t) for b, t in zip(boxes, texts, strict=True)),
+        (
+            (float(b[:, 1].min()), float(b[:, 1].max()), float(b[:, 0].min()), t)
+            for b, t in zip(boxes, texts, strict=True)
+        ),
         key=lambda item: (item[0], item[2]),
     )
     lines: list[list[tuple[float, str]]] = []

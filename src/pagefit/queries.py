@@ -40,9 +40,13 @@ def _rows(path: Path) -> Iterable[tuple[int, dict]]:
             try:
                 row = json.loads(text)
             except json.JSONDecodeError as e:
-                raise PagefitError(f"{path}:{line}: not valid JSON ({e.msg}); expected one query object per line") from e
+                raise PagefitError(
+                    f"{path}:{line}: not valid JSON ({e.msg}); expected one query object per line"
+                ) from e
             if not isinstance(row, dict):
-                raise PagefitError(f"{path}:{line}: expected a JSON object per line, got {type(row).__name__}")
+                raise PagefitError(
+                    f"{path}:{line}: expected a JSON object per line, got {type(row).__name__}"
+                )
             yield line, row
 
 
@@ -82,8 +86,10 @@ def read_queries(path: str | os.PathLike[str]) -> list[Query]:
         extra = {k: v for k, v in row.items() if k not in {"query_id", "query", "page_id", "page_ids"}}
         queries.append(Query(query_id=qid, query=text, page_ids=ids, **extra))
     if not queries:
-        raise PagefitError(f"queries file {path} is empty: expected JSON Lines like "
-                           '{"query": "...", "page_id": "report#p3"}')
+        raise PagefitError(
+            f"queries file {path} is empty: expected JSON Lines like "
+            '{"query": "...", "page_id": "report#p3"}'
+        )
     return queries
 
 

@@ -12,10 +12,13 @@ from pagefit.cli._app import app
 
 @app.command("ingest")
 def ingest_command(
-    sources: Annotated[list[Path], typer.Argument(help="PDFs, images (png jpg tif webp bmp) or folders of them.")],
+    sources: Annotated[
+        list[Path], typer.Argument(help="PDFs, images (png jpg tif webp bmp) or folders of them.")
+    ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Corpus folder to create or update.")],
     dpi: Annotated[int, typer.Option(help="Resolution for rendering PDF pages.")] = 120,
-    max_pixels: Annotated[int, typer.Option(help="Bound on width*height of each stored page image.")] = 1800 * 1800,
+    max_pixels: Annotated[int, typer.Option(help="Bound on width*height of each stored page image.")] = 1800
+    * 1800,
     ocr: Annotated[
         str, typer.Option(help="auto: OCR only pages without a usable text layer; always; never.")
     ] = "auto",
@@ -34,15 +37,26 @@ def ingest_command(
 
     if ocr not in {"auto", "always", "never"}:
         raise PagefitError(f"--ocr must be auto, always or never, not {ocr!r}")
-    result = ingest(sources, out, dpi=dpi, max_pixels=max_pixels, ocr=ocr, workers=workers,  # type: ignore[arg-type]
-                    password=password, prune=prune, show_progress=progress)
+    result = ingest(
+        sources,
+        out,
+        dpi=dpi,
+        max_pixels=max_pixels,
+        ocr=ocr,
+        workers=workers,  # type: ignore[arg-type]
+        password=password,
+        prune=prune,
+        show_progress=progress,
+    )
     console = Console(stderr=True)
     console.print(
         f"[bold green]ingested[/] {result.documents} documents, {result.pages} pages into {result.corpus} "
         f"in {result.seconds:.1f} s ({result.skipped} unchanged, skipped)"
     )
     if result.rejects:
-        console.print(f"[yellow]{len(result.rejects)} file(s)/page(s) rejected[/]: see {result.corpus / 'rejects.jsonl'}")
+        console.print(
+            f"[yellow]{len(result.rejects)} file(s)/page(s) rejected[/]: see {result.corpus / 'rejects.jsonl'}"
+        )
         for reject in result.rejects[:10]:
             where = f"{reject['source']}" + (f" page {reject['page']}" if "page" in reject else "")
             console.print(f"  [yellow]-[/] {where}: {reject['reason']}", highlight=False)
