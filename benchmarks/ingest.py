@@ -1,0 +1,93 @@
+"""Ingest throughput: `pagefit ingest` vs a bare pypdfium2 render loop, same PDFs, same run.
+
+Run by hand or by `make bench` (never by the tests):
+
+    .venv/bin/python benchmarks/ingest.py [--docs 12 --pages 8 --dpi 120]
+
+Prints pages/s for the bare loop and for `pagefit ingest --ocr never` at 1 and 2 workers, the
+ratio of each to the bare loop, and the peak RSS of each run's whole process tree.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+BARE_LOOP = """
+import sys, pypdfium2 as pdfium
+from pathlib import Path
+dpi = int(sys.argv[2])
+for path in sorted(Path(sys.argv[1]).glob("*.pdf")):
+    pdf = pdfium.PdfDocument(str(path))
+    for page in pdf:
+        page.render(scale=dpi / 72).to_pil().convert("RGB")
+        page.close()
+    pdf.close()
+"""
+
+
+def run_measured(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MiB, summed over the process tree, sampled every 20 ms)."""
+    start = time.perf_counter()
+    proc = psutil.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            tree = [proc, *proc.children(recursive=True)]
+            peak = max(peak, sum(p.memory_info().rss for p in tree if p.is_running()))
+        except psutil.Error:
+            pass
+        time.sleep(0.02)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"{cmd} failed: {proc.stderr.read().decode()[-2000:]}")
+    return seconds, peak / 2**20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--docs", type=int, default=12)
+    parser.add_argument("--pages", type=int, default=8)
+    parser.add_argument("--dpi", type=int, default=120)
+    args = parser.parse_args()
+
+    from pagefit._sample_docs import write_sample_documents
+
+    work = Path(tempfile.mkdtemp(prefix="pagefit-bench-ingest-"))
+    docs = work / "docs"
+    write_sample_documents(docs, n_docs=args.docs, pages_per_doc=args.pages, seed=0, with_images=False)
+    n_pages = args.docs * args.pages
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PAGEFIT_CACHE_DIR": str(work / "cache")}
+    pagefit = str(Path(sys.executable).with_name("pagefit"))
+
+    rows = []
+    seconds, rss = run_measured([sys.executable, "-c", BARE_LOOP, str(docs), str(args.dpi)], env)
+    rows.append(("bare pypdfium2 render loop", seconds, rss))
+    for workers in (1, 2):
+        out = work / f"corpus-{workers}"
+        cmd = [pagefit, "ingest", str(docs), "--out", str(out), "--ocr", "never", "--dpi", str(args.dpi),
+               "--workers", str(workers), "--no-progress"]
+        seconds, rss = run_measured(cmd, env)
+        rows.append((f"pagefit ingest --workers {workers}", seconds, rss))
+    out = work / "corpus-1"
+    seconds, rss = run_measured([pagefit, "ingest", str(docs), "--out", str(out), "--ocr", "never",
+                                 "--dpi", str(args.dpi), "--no-progress"], env)
+    rows.append(("pagefit ingest, second run (all unchanged)", seconds, rss))
+
+    base = rows[0][1]
+    print(f"{n_pages} pages ({args.docs} PDFs x {args.pages}) at {args.dpi} dpi, {os.cpu_count()} CPUs")
+    print(f"{'run':45s} {'seconds':>8s} {'pages/s':>8s} {'vs bare':>8s} {'peak RSS':>10s}")
+    for name, seconds, rss in rows:
+        print(f"{name:45s} {seconds:8.2f} {n_pages / seconds:8.1f} {base / seconds:7.2f}x {rss:8.0f} MiB")
+    print("(process start-up included in every row; 'vs bare' = bare seconds / run seconds)")
+
+
+if __name__ == "__main__":
+    main()
