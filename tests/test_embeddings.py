@@ -1,0 +1,214 @@
+"""The page embedding cache: encode once per model and page, full dimension, safe across processes."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pagefit._io import image_key
+from pagefit.embeddings import (
+    EmbeddingCache,
+    encode_corpus,
+    encode_pages,
+    encode_queries,
+    page_key,
+    truncate_embeddings,
+)
+from pagefit.errors import PagefitError
+from pagefit.models import load_model, model_fingerprint
+from pagefit.models.ocr_minilm import minilm_path
+from pagefit.ocr import PageTextCache
+
+TEXTS = [
+    "annual report revenue table for 2023",
+    "safety instructions for the laboratory",
+    "network configuration guide for routers",
+    "holiday schedule of the support team",
+    "chart of monthly energy consumption",
+]
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("PAGEFIT_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="session")
+def ocr_minilm():
+    return load_model("ocr-minilm", device="cpu")
+
+
+@pytest.fixture
+def pages(tmp_path) -> list[str]:
+    """Page images on disk whose text ingest has put in the text cache."""
+    folder = tmp_path / "images"
+    folder.mkdir()
+    text_cache = PageTextCache()
+    paths = []
+    for i, text in enumerate(TEXTS):
+        image = Image.new("RGB", (40, 56), (40 * i, 90, 200))
+        path = folder / f"p{i}.png"
+        image.save(path)
+        text_cache.put(image_key(image), text, "pdf")
+        paths.append(str(path))
+    return paths
+
+
+class CountingEncoder:
+    """Wraps `model.encode_document` to count how many pages really get encoded."""
+
+    def __init__(self, model, monkeypatch):
+        self.pages = 0
+        original = model.encode_document
+
+        def encode_document(inputs, **kwargs):
+            self.pages += len(inputs)
+            return original(inputs, **kwargs)
+
+        monkeypatch.setattr(model, "encode_document", encode_document)
+
+
+def test_encode_pages_encodes_each_page_once(ocr_minilm, pages, monkeypatch):
+    counter = CountingEncoder(ocr_minilm, monkeypatch)
+    expected = ocr_minilm.encode_query(TEXTS)
+
+    first = encode_pages(ocr_minilm, pages[:3], show_progress=False)
+    assert counter.pages == 3
+    # order follows the input, duplicates are encoded once, only the misses are encoded
+    mixed = [pages[4], pages[0], pages[3], pages[4], pages[2]]
+    second = encode_pages(ocr_minilm, mixed, keys=[page_key(p) for p in mixed], show_progress=False)
+    assert counter.pages == 3 + 2
+    assert first.dtype == second.dtype == np.float32
+    np.testing.assert_allclose(first, expected[:3], atol=1e-5)
+    np.testing.assert_allclose(second, expected[[4, 0, 3, 4, 2]], atol=1e-5)
+
+    again = encode_pages(ocr_minilm, [Image.open(p) for p in pages], show_progress=False)
+    assert counter.pages == 5
+    np.testing.assert_allclose(again, expected, atol=1e-5)
+
+
+def test_cache_false_encodes_everything_and_stores_nothing(ocr_minilm, pages, monkeypatch):
+    counter = CountingEncoder(ocr_minilm, monkeypatch)
+    encode_pages(ocr_minilm, pages, cache=False, show_progress=False)
+    encode_pages(ocr_minilm, pages, cache=False, show_progress=False)
+    assert counter.pages == 2 * len(pages)
+    assert not list(Path(os.environ["PAGEFIT_CACHE_DIR"]).glob("embeddings/*/*.npy"))
+
+
+_RELOAD_SCRIPT = """
+import json, sys
+from pagefit.embeddings import encode_pages
+from pagefit.models import load_model, model_fingerprint
+model = load_model(sys.argv[1], device="cpu")
+encoded = []
+original = model.encode_document
+model.encode_document = lambda inputs, **kw: encoded.append(len(inputs)) or original(inputs, **kw)
+rows = encode_pages(model, sys.argv[2:], show_progress=False)
+print(json.dumps({"fingerprint": model_fingerprint(model), "encoded": sum(encoded), "rows": rows.tolist()}))
+"""
+
+
+def test_a_reloaded_model_in_another_process_hits_the_cache(ocr_minilm, pages, tmp_path, monkeypatch):
+    counter = CountingEncoder(ocr_minilm, monkeypatch)
+    here = encode_pages(ocr_minilm, pages, show_progress=False)
+    assert counter.pages == len(pages)
+    folder = tmp_path / "saved"
+    ocr_minilm.save(str(folder))
+
+    result = subprocess.run(
+        [sys.executable, "-c", _RELOAD_SCRIPT, str(folder), *pages],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    there = json.loads(result.stdout.strip().splitlines()[-1])
+
+    assert there["fingerprint"] == model_fingerprint(ocr_minilm)
+    assert there["encoded"] == 0
+    np.testing.assert_array_equal(np.asarray(there["rows"], dtype=np.float32), here)
+
+
+def test_truncation_cannot_poison_the_cache(ocr_minilm, pages, monkeypatch):
+    truncated = load_model("ocr-minilm", device="cpu", truncate_dim=64)
+    full = encode_pages(truncated, pages, show_progress=False)
+    assert full.shape == (len(pages), 384)
+    assert truncated.truncate_dim == 64
+
+    counter = CountingEncoder(ocr_minilm, monkeypatch)
+    np.testing.assert_array_equal(encode_pages(ocr_minilm, pages, show_progress=False), full)
+    assert counter.pages == 0
+    # truncating the cached full rows equals what the model gives at that dimension itself
+    np.testing.assert_allclose(
+        truncate_embeddings(full, 64), truncated.encode_document(pages, normalize_embeddings=True), atol=1e-5
+    )
+
+
+def test_encode_queries_full_dimension(ocr_minilm):
+    truncated = load_model("ocr-minilm", device="cpu", truncate_dim=32)
+    queries = encode_queries(truncated, TEXTS[:2])
+    assert queries.shape == (2, 384) and queries.dtype == np.float32
+    np.testing.assert_allclose(queries, ocr_minilm.encode_query(TEXTS[:2]), atol=1e-5)
+
+
+def test_a_text_only_model_cannot_encode_pages(pages):
+    from sentence_transformers import SentenceTransformer
+
+    with pytest.raises(PagefitError, match="cannot embed images"):
+        encode_pages(SentenceTransformer(minilm_path(), device="cpu"), pages)
+
+
+def test_missing_page_images_are_refused(ocr_minilm, pages, tmp_path):
+    # Sentence Transformers would silently embed these paths as text
+    with pytest.raises(PagefitError, match=r"2 page image\(s\) missing.*gone\.png"):
+        encode_pages(ocr_minilm, [pages[0], str(tmp_path / "gone.png"), str(tmp_path)], keys=["a", "b", "c"])
+
+
+def test_encode_corpus(ocr_minilm, pages, tmp_path):
+    from datasets import Dataset
+
+    corpus = tmp_path / "corpus"
+    rows = {
+        "page_id": [f"doc#p{i + 1}" for i in range(len(pages))],
+        "image": [os.path.relpath(p, corpus) for p in pages],
+        "image_hash": [page_key(p) for p in pages],
+    }
+    Dataset.from_dict(rows).save_to_disk(str(corpus / "pages"))
+
+    page_ids, embeddings = encode_corpus(ocr_minilm, corpus)
+    assert page_ids == rows["page_id"]
+    np.testing.assert_allclose(embeddings, ocr_minilm.encode_query(TEXTS), atol=1e-5)
+
+
+def _put_shard(root: str, start: int) -> None:
+    cache = EmbeddingCache("fp", 4, root)
+    for i in range(start, start + 20):
+        cache.put([f"k{i}"], np.full((1, 4), i, dtype=np.float32))
+
+
+def test_cache_shards_are_safe_across_processes(tmp_path):
+    root = str(tmp_path / "emb")
+    context = multiprocessing.get_context("fork")
+    workers = [context.Process(target=_put_shard, args=(root, start)) for start in (0, 20)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+        assert worker.exitcode == 0
+
+    (Path(root) / "half-written.npy").write_bytes(b"\x93NUMPY")  # no keys file: never read
+    EmbeddingCache("fp", 8, root).put(["k0"], np.ones((1, 8)))  # another dimension: ignored at dim 4
+    keys = [f"k{i}" for i in range(40)] + ["absent"]
+    rows, found = EmbeddingCache("fp", 4, root).get(keys)
+
+    assert found.tolist() == [True] * 40 + [False]
+    np.testing.assert_array_equal(rows[:40, 0], np.arange(40, dtype=np.float32))
+    assert "k39" in EmbeddingCache("fp", 4, root)
