@@ -1,0 +1,118 @@
+"""`pagefit eval`."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pagefit.cli._app import app
+
+
+def _parse_dims(text: str | None) -> list[int]:
+    from pagefit.errors import PagefitError
+
+    if not text:
+        return []
+    try:
+        dims = [int(part) for part in text.replace(" ", "").split(",") if part]
+    except ValueError:
+        raise PagefitError(
+            f"--dims takes comma-separated positive integers like 512,256,128, not {text!r}"
+        ) from None
+    if any(d <= 0 for d in dims):
+        raise PagefitError(f"--dims takes positive integers, not {text!r}")
+    return dims
+
+
+def _parse_models(specs: list[str]) -> list[str | tuple[str, str]]:
+    """`--model NAME=MODEL` names its entry; a plain MODEL is named after itself."""
+    parsed: list[str | tuple[str, str]] = []
+    for spec in specs:
+        name, sep, target = spec.partition("=")
+        plain = not sep or not name or not target or "/" in name or os.path.exists(spec)
+        parsed.append(spec if plain else (name, target))
+    return parsed
+
+
+@app.command("eval")
+def eval_command(
+    corpus: Annotated[Path, typer.Option(help="Corpus folder written by `pagefit ingest`.")],
+    queries: Annotated[
+        Path, typer.Option(help="Queries file: JSON Lines (or CSV/TSV) with query and page_id(s).")
+    ],
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Folder for report.json, report.md and report.html.")
+    ],
+    model: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model to evaluate: folder, hub name or built-in (ocr-minilm); repeat for several; "
+            "NAME=MODEL names its entry. The first is the baseline the others are compared with.",
+        ),
+    ] = None,
+    bm25: Annotated[
+        bool, typer.Option("--bm25", help="Add a BM25 baseline over the corpus text (entry 'bm25').")
+    ] = False,
+    dims: Annotated[
+        str | None,
+        typer.Option(help="Matryoshka dimensions to evaluate from the cached embeddings, e.g. 512,256,128."),
+    ] = None,
+    reranker: Annotated[
+        str | None,
+        typer.Option(
+            help="CrossEncoder (folder or hub name) reranking each entry's top k (entries NAME+rerank)."
+        ),
+    ] = None,
+    rerank_top_k: Annotated[int, typer.Option(help="How many top pages the reranker reorders.")] = 20,
+    batch_size: Annotated[
+        int,
+        typer.Option(
+            help="Pages (and reranked pairs) per forward pass; lower it if a large model runs out of memory."
+        ),
+    ] = 16,
+    resamples: Annotated[
+        int, typer.Option(help="Bootstrap resamples / random sign flips of the significance tests.")
+    ] = 10_000,
+    seed: Annotated[int, typer.Option(help="Seed of the significance tests.")] = 0,
+    trust_remote_code: Annotated[
+        bool,
+        typer.Option(help="Allow models whose folder or hub repo holds its own code (only if you trust it)."),
+    ] = False,
+    device: Annotated[
+        str | None, typer.Option(help="Torch device, e.g. cpu or cuda; default: automatic.")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+) -> None:
+    """Measure retrieval quality (NDCG, MAP, MRR, recall) of models on a corpus, with significance and a report."""
+    from rich.console import Console
+
+    from pagefit.evaluate import evaluate
+
+    report = evaluate(
+        corpus,
+        queries,
+        _parse_models(model or []),
+        bm25=bm25,
+        dims=_parse_dims(dims),
+        reranker=reranker,
+        rerank_top_k=rerank_top_k,
+        out=out,
+        batch_size=batch_size,
+        n_resamples=resamples,
+        seed=seed,
+        trust_remote_code=trust_remote_code,
+        device=device,
+        show_progress=progress,
+    )
+    from pagefit._report import rich_table
+
+    console = Console()
+    console.print(rich_table(report))
+    console.print(
+        f"[bold green]report[/] {out / 'report.html'} (also report.json, report.md)", highlight=False
+    )
