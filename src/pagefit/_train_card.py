@@ -1,0 +1,167 @@
+"""The records of a training run: `train_summary.json` and pagefit's section of the model card."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from transformers import TrainerState
+
+    from pagefit._train_config import TrainConfig
+
+__all__ = ["add_card_section", "build_summary"]
+
+CARD_MARKER = "<!-- pagefit:train -->"
+_CARD_METRICS = ("ndcg@10", "ndcg@5", "mrr@10", "map@100", "recall@1", "recall@5", "recall@10")
+_LOAD_NOTE = (
+    "This model contains pagefit's own input module (`OcrText`, the image route that reads a page's "
+    "text from pagefit's OCR cache). Load it with `pagefit.load_model(path)` (or `--model PATH` on any "
+    "`pagefit` command): pagefit checks that the folder names only Sentence Transformers and pagefit "
+    "classes and holds no code, imports its own module from the installed package, and keeps "
+    "`trust_remote_code` off. `SentenceTransformer(path)` alone refuses the folder unless you pass "
+    "`trust_remote_code=True`, which would also allow code shipped inside the folder."
+)
+
+
+def _base_model(config: TrainConfig) -> str:
+    if config.architecture == "router":
+        return f"{config.text_model} (text) + {config.image_model} (images)"
+    return str(config.model)
+
+
+def build_summary(
+    config: TrainConfig,
+    data: dict[str, Any],
+    state: TrainerState,
+    *,
+    precision: str,
+    base: dict[str, float],
+    final: dict[str, float],
+    by_dim: dict[int, dict[str, float]],
+    train_metrics: dict[str, float],
+    resumed_from: str | None,
+    world_size: int,
+    wall_time_s: float,
+) -> dict[str, Any]:
+    """The content of `train_summary.json`."""
+    from pagefit import __version__
+
+    common = sorted(set(base) & set(final))
+    return {
+        "pagefit_version": __version__,
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "preset": config.preset,
+        "base_model": _base_model(config),
+        "output": str(config.output),
+        "data": data,
+        "precision": precision,
+        "matryoshka_dims": config.matryoshka_dims,
+        "truncate_dim": config.truncate_dim,
+        "lora": config.lora,
+        "base_metrics": base,
+        "final_metrics": final,
+        "improvement": {k: final[k] - base[k] for k in common},
+        "metrics_by_dim": {str(dim): metrics for dim, metrics in by_dim.items()},
+        "steps": state.global_step,
+        "epochs": state.epoch,
+        "processes": world_size,
+        "resumed_from": Path(resumed_from).name if resumed_from else None,
+        "wall_time_s": round(wall_time_s, 2),
+        "train_runtime_s": train_metrics.get("train_runtime"),
+        "samples_per_second": train_metrics.get("train_samples_per_second"),
+        "steps_per_second": train_metrics.get("train_steps_per_second"),
+    }
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4f}"
+
+
+def _metrics_table(base: dict[str, float], final: dict[str, float]) -> list[str]:
+    lines = ["| Metric | Base model | Finetuned | Change |", "|:--|--:|--:|--:|"]
+    for name in _CARD_METRICS:
+        if name in final:
+            b, f = base.get(name), final[name]
+            change = "–" if b is None else f"{f - b:+.4f}"
+            lines.append(f"| {name} | {_fmt(b)} | {_fmt(f)} | {change} |")
+    return lines
+
+
+def _dims_lines(summary: dict[str, Any]) -> list[str]:
+    dims = summary["matryoshka_dims"]
+    if not dims:
+        return []
+    default = summary["truncate_dim"] or dims[0]
+    lines = [
+        "",
+        "### Matryoshka dimensions",
+        "",
+        f"Trained with `MatryoshkaLoss` over the dimensions {', '.join(map(str, dims))}; the saved model "
+        f"embeds into {default} dimensions by default (`truncate_dim`), any of the others can be chosen "
+        "with `SentenceTransformer(path, truncate_dim=D)`.",
+        "",
+        "| Dimension | NDCG@10 | Recall@10 |",
+        "|--:|--:|--:|",
+    ]
+    for dim, metrics in summary["metrics_by_dim"].items():
+        lines.append(f"| {dim} | {_fmt(metrics.get('ndcg@10'))} | {_fmt(metrics.get('recall@10'))} |")
+    return lines
+
+
+def card_section(summary: dict[str, Any], *, own_modules: bool) -> str:
+    """Markdown: data summary, metrics before/after, Matryoshka dims, how to load and to repeat the run."""
+    data = summary["data"]
+    negatives = f" and {data['train_negatives']} hard negative(s) each" if data["train_negatives"] else ""
+    lines = [
+        CARD_MARKER,
+        "## Training with pagefit",
+        "",
+        f"Finetuned from `{summary['base_model']}` with `pagefit train` (preset `{summary['preset']}`) on "
+        f"`{data['source']}`: {data['train_rows']} (query, page image) pairs{negatives}, "
+        f"{summary['steps']} steps, {summary['precision']} precision.",
+    ]
+    if data.get("eval_queries"):
+        lines += [
+            "",
+            f"Evaluated on {data['eval_queries']} held-out queries against a corpus of {data['eval_corpus']} pages "
+            "(every positive and hard negative of the eval split) with `InformationRetrievalEvaluator`, before and "
+            "after training:",
+            "",
+            *_metrics_table(summary["base_metrics"], summary["final_metrics"]),
+        ]
+    lines += _dims_lines(summary)
+    if own_modules:
+        lines += ["", "### Loading", "", _LOAD_NOTE]
+    lines += [
+        "",
+        "The resolved training config is `train_config.yaml` beside this card: "
+        "`pagefit train --config train_config.yaml --out NEW_FOLDER` repeats the run; "
+        "`train_summary.json` holds these numbers with wall time and throughput.",
+        CARD_MARKER,
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def _names_own_modules(folder: Path) -> bool:
+    return any(
+        '"pagefit.' in p.read_text(encoding="utf-8")
+        for p in folder.rglob("*.json")
+        if p.name in {"modules.json", "router_config.json"}
+    )
+
+
+def add_card_section(readme: Path, summary: dict[str, Any]) -> None:
+    """Insert pagefit's section into the model card Sentence Transformers wrote, before its training details."""
+    from pagefit._io import atomic_write_text
+
+    card = readme.read_text(encoding="utf-8") if readme.is_file() else ""
+    section = card_section(summary, own_modules=_names_own_modules(readme.parent))
+    if CARD_MARKER in card:  # written again (e.g. a second save): replace the earlier section
+        head, _, rest = card.partition(CARD_MARKER)
+        card = head + rest.partition(CARD_MARKER)[2].lstrip("\n")
+    anchor = "\n## Training Details"
+    card = card.replace(anchor, "\n" + section + anchor, 1) if anchor in card else card + "\n" + section
+    atomic_write_text(readme, card)

@@ -1,0 +1,320 @@
+"""Training data for `pagefit train`: load, validate, trim to the training columns, build the evaluator.
+
+Accepted sources (all with the columns `query`, `image`, `negative_0..n-1`):
+
+- a pairs/mined folder written by `pagefit pairs` / `pagefit mine` (read with `pagefit.pairs.load_pairs`);
+- a folder written by `datasets` `save_to_disk` (a DatasetDict, or one Dataset used for training);
+- anything `datasets.load_dataset` reads: a hub name such as
+  `tomaarsen/llamaindex-vdr-en-train-preprocessed` (config `train` / `eval`), or a local data folder.
+
+Image columns hold PIL images (a `datasets.Image` feature) or image file paths. Sentence Transformers reads
+a string as an image only when it names an existing image file and silently embeds it as *text*
+otherwise, so every path is checked here.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pagefit.errors import PagefitError
+
+if TYPE_CHECKING:
+    import datasets
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+
+    from pagefit._train_config import TrainConfig
+
+__all__ = ["EVALUATOR_NAME", "TrainData", "build_evaluator", "load_train_data", "training_columns"]
+
+logger = logging.getLogger(__name__)
+
+EVALUATOR_NAME = "pagefit-eval"
+PAIRS_MARKER = "pagefit_pairs.json"
+_NEGATIVE = re.compile(r"^negative_(\d+)$")
+_MISSING_SHOWN = 3
+
+
+@dataclass
+class TrainData:
+    """The validated splits, holding only `query`, `image`, `negative_0..` in that order."""
+
+    train: datasets.Dataset
+    eval: datasets.Dataset | None
+    source: str
+    summary: dict[str, Any] = field(default_factory=dict)
+
+
+def negative_columns(columns: list[str]) -> list[str]:
+    """`negative_<i>` columns sorted by i (bookkeeping columns such as `negative_0_page_id` excluded)."""
+    found = sorted((int(m.group(1)), c) for c in columns if (m := _NEGATIVE.match(c)))
+    return [c for _, c in found]
+
+
+def training_columns(columns: list[str]) -> list[str]:
+    return ["query", "image", *negative_columns(columns)]
+
+
+def _is_pairs_folder(path: Path) -> bool:
+    return (path / PAIRS_MARKER).is_file()
+
+
+def _is_saved_dataset(path: Path) -> bool:
+    return (path / "dataset_dict.json").is_file() or (path / "state.json").is_file()
+
+
+def _load_source(config: TrainConfig) -> tuple[datasets.Dataset, datasets.Dataset | None, Path | None]:
+    """The raw train and eval splits, plus the folder that relative image paths are relative to."""
+    import datasets
+
+    path = Path(config.data).expanduser()
+    if path.is_dir() and _is_pairs_folder(path):
+        from pagefit.pairs import load_pairs
+
+        return *_pick_splits(load_pairs(path), config), None
+    if path.is_dir() and _is_saved_dataset(path):
+        try:
+            loaded = datasets.load_from_disk(str(path))
+        except Exception as e:  # e.g. a split saved with no rows cannot be read back
+            raise PagefitError(f"cannot read the dataset saved in {path}: {type(e).__name__}: {e}") from e
+        if isinstance(loaded, datasets.Dataset):
+            return loaded, None, path.resolve()
+        return *_pick_splits(loaded, config), path.resolve()
+    root = path.resolve() if path.is_dir() else None
+    train = _load_dataset(config.data, config.data_config, config.train_split)
+    eval_ds = None
+    if config.eval_split is not None:
+        eval_ds = _load_dataset(config.data, config.eval_config or config.data_config, config.eval_split)
+    return train, eval_ds, root
+
+
+def _pick_splits(
+    splits: datasets.DatasetDict, config: TrainConfig
+) -> tuple[datasets.Dataset, datasets.Dataset | None]:
+    def pick(name: str) -> datasets.Dataset:
+        if name not in splits:
+            raise PagefitError(
+                f"{config.data} has no split '{name}' (it has {', '.join(splits) or 'none'}): "
+                "set train_split / eval_split (`--set eval_split=null` trains without evaluation)"
+            )
+        return splits[name]
+
+    return pick(config.train_split), pick(config.eval_split) if config.eval_split is not None else None
+
+
+def _load_dataset(name: str, config_name: str | None, split: str) -> datasets.Dataset:
+    import datasets
+
+    try:
+        loaded = datasets.load_dataset(name, config_name, split=split)
+    except ValueError as e:
+        # datasets reports unknown configs and splits as ValueError with the choices in its message
+        raise PagefitError(
+            f"cannot load split '{split}' of dataset '{name}' (config {config_name}): {e}"
+        ) from e
+    except Exception as e:
+        raise PagefitError(
+            f"cannot load dataset '{name}' (config {config_name}, split {split}): {type(e).__name__}: {e}. "
+            "Pass a pairs/mined folder from `pagefit pairs`/`pagefit mine`, a local dataset folder, "
+            "or a hub dataset name where the hub is reachable"
+        ) from e
+    if isinstance(loaded, datasets.IterableDataset):
+        raise PagefitError(f"dataset '{name}' loaded as a stream: pagefit needs a map-style dataset")
+    return loaded
+
+
+def _check_columns(ds: datasets.Dataset, where: str) -> list[str]:
+    columns = list(ds.column_names)
+    missing = [c for c in ("query", "image") if c not in columns]
+    if missing:
+        raise PagefitError(
+            f"{where} lacks the column(s) {', '.join(missing)} (it has {', '.join(columns)}): "
+            "pagefit trains on `query`, `image` (the positive page) and optional `negative_0..n-1`, "
+            "as written by `pagefit pairs` / `pagefit mine`"
+        )
+    negatives = negative_columns(columns)
+    expected = [f"negative_{i}" for i in range(len(negatives))]
+    if negatives != expected:
+        gap = next(e for e, n in zip(expected, negatives, strict=True) if e != n)
+        raise PagefitError(
+            f"{where} has unequal negative counts: columns {', '.join(negatives)} but no {gap}. "
+            "Every row needs negatives negative_0..negative_{n-1}: re-run `pagefit mine`"
+        )
+    return training_columns(columns)
+
+
+def _resolve_paths(
+    ds: datasets.Dataset, columns: list[str], root: Path | None, where: str
+) -> datasets.Dataset:
+    """Make image path strings absolute (relative to `root`) and fail on any that is not an image file."""
+    from sentence_transformers.base.modality import is_image_url_or_path
+
+    def absolute(value: str) -> str:
+        if root is not None and not os.path.isabs(value) and not value.startswith(("http://", "https://")):
+            return str(root / value)
+        return value
+
+    updates: dict[str, list[str]] = {}
+    for column in columns[1:]:
+        if not _is_string_column(ds, column):
+            _check_no_empty_images(ds, column, where)
+            continue
+        values = ds[column]
+        empty = sum(1 for v in values if not v)
+        if empty:
+            raise PagefitError(
+                f"{where}: {empty} row(s) have no value in '{column}' (unequal negative counts?): "
+                "every row needs the same number of negatives; re-run `pagefit mine`"
+            )
+        paths = [absolute(v) for v in values]
+        bad = [p for p in paths if not is_image_url_or_path(p)]
+        if bad:
+            examples = ", ".join(bad[:_MISSING_SHOWN])
+            raise PagefitError(
+                f"{where}: {len(bad)} path(s) in column '{column}' are not existing image files "
+                f"(e.g. {examples}); Sentence Transformers would silently embed them as text. "
+                "Restore the files (or the corpus folder the pairs point to) and run again"
+            )
+        if paths != values:
+            updates[column] = paths
+    for column, paths in updates.items():
+        ds = ds.remove_columns(column).add_column(column, paths)
+    return ds.select_columns(columns)  # the loss reads columns by position: restore the order
+
+
+def _is_string_column(ds: datasets.Dataset, column: str) -> bool:
+    feature = ds.features[column]
+    return getattr(feature, "dtype", None) in ("string", "large_string")
+
+
+def _check_no_empty_images(ds: datasets.Dataset, column: str, where: str) -> None:
+    import datasets
+
+    if isinstance(ds.features[column], datasets.Image):
+        empty = sum(1 for v in ds.with_format("arrow")[column].to_pylist() if v is None)
+        if empty:
+            raise PagefitError(
+                f"{where}: {empty} row(s) have no image in '{column}' (unequal negative counts?)"
+            )
+        return
+    raise PagefitError(
+        f"{where}: column '{column}' holds {ds.features[column]}, not images: "
+        "expected image file paths or a datasets.Image column"
+    )
+
+
+def _check_queries(ds: datasets.Dataset, where: str) -> None:
+    if not _is_string_column(ds, "query"):
+        raise PagefitError(f"{where}: column 'query' must hold text, it holds {ds.features['query']}")
+    empty = sum(1 for q in ds["query"] if not q or not q.strip())
+    if empty:
+        raise PagefitError(
+            f"{where}: {empty} row(s) have an empty query: remove them or re-run `pagefit pairs`"
+        )
+
+
+def prepare_split(ds: datasets.Dataset, root: Path | None, where: str, limit: int | None) -> datasets.Dataset:
+    """Validate one split and keep only its training columns, in order."""
+    if len(ds) == 0:
+        raise PagefitError(f"{where} is empty: nothing to train on; check the pairs folder or dataset name")
+    columns = _check_columns(ds, where)
+    dropped = [c for c in ds.column_names if c not in columns]
+    if dropped:
+        logger.info("%s: dropping non-training columns %s", where, ", ".join(dropped))
+    ds = ds.select_columns(columns)
+    if limit is not None and limit < len(ds):
+        ds = ds.select(range(limit))
+    _check_queries(ds, where)
+    return _resolve_paths(ds, columns, root, where)
+
+
+def load_train_data(config: TrainConfig) -> TrainData:
+    """Load, validate and trim the training (and eval) data named by `config.data`."""
+    if not config.data:
+        raise PagefitError("no training data: pass DATA (a pairs/mined folder or dataset name) or set `data`")
+    raw_train, raw_eval, root = _load_source(config)
+    train = prepare_split(raw_train, root, f"the train split of {config.data}", config.max_train_samples)
+    train = _limit_negatives(train, config.num_negatives, config.data)
+    eval_ds = None
+    if raw_eval is not None:
+        if len(raw_eval) == 0:
+            logger.warning("the eval split of %s is empty: training without evaluation", config.data)
+        else:
+            eval_ds = prepare_split(
+                raw_eval, root, f"the eval split of {config.data}", config.max_eval_samples
+            )
+    summary = {
+        "source": str(config.data),
+        "train_rows": len(train),
+        "train_negatives": len(negative_columns(train.column_names)),
+        "eval_rows": len(eval_ds) if eval_ds is not None else 0,
+        "eval_negatives": len(negative_columns(eval_ds.column_names)) if eval_ds is not None else 0,
+    }
+    return TrainData(train=train, eval=eval_ds, source=str(config.data), summary=summary)
+
+
+def _limit_negatives(ds: datasets.Dataset, wanted: int | None, source: str) -> datasets.Dataset:
+    """Keep the first `wanted` hard negatives of each row (all when None or when fewer exist)."""
+    negatives = negative_columns(ds.column_names)
+    if not negatives:
+        logger.warning(
+            "%s has no hard negatives: training with in-batch negatives only (`pagefit mine` adds hard ones)",
+            source,
+        )
+    if wanted is None or wanted >= len(negatives):
+        return ds
+    return ds.select_columns(["query", "image", *negatives[:wanted]])
+
+
+def _corpus_by_path(eval_ds: datasets.Dataset) -> tuple[dict, dict, dict]:
+    """Queries deduplicated by text; pages deduplicated by path; relevant = every positive of a query."""
+    query_ids: dict[str, str] = {}
+    corpus: dict[str, str] = {}
+    relevant: dict[str, set[str]] = {}
+    image_columns = eval_ds.column_names[1:]
+    for row in eval_ds:
+        qid = query_ids.setdefault(row["query"], f"q{len(query_ids)}")
+        relevant.setdefault(qid, set()).add(row["image"])
+        for column in image_columns:
+            corpus.setdefault(row[column], row[column])
+    queries = {qid: text for text, qid in query_ids.items()}
+    return queries, corpus, relevant
+
+
+def _corpus_by_row(eval_ds: datasets.Dataset) -> tuple[dict, dict, dict]:
+    """The article's layout for in-memory images: row d's positive is d, its k-th negative n*(k+1)+d."""
+    n = len(eval_ds)
+    queries = {str(d): q for d, q in enumerate(eval_ds["query"])}
+    corpus: dict[str, Any] = {str(d): image for d, image in enumerate(eval_ds["image"])}
+    for k, column in enumerate(eval_ds.column_names[2:]):
+        for d, image in enumerate(eval_ds[column]):
+            corpus[str(n * (k + 1) + d)] = image
+    relevant = {str(d): {str(d)} for d in range(n)}
+    return queries, corpus, relevant
+
+
+def build_evaluator(
+    eval_ds: datasets.Dataset, *, batch_size: int, truncate_dim: int | None = None, name: str = EVALUATOR_NAME
+) -> InformationRetrievalEvaluator:
+    """An InformationRetrievalEvaluator whose corpus holds every positive and every negative of the split."""
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+
+    by_path = all(_is_string_column(eval_ds, c) for c in eval_ds.column_names[1:])
+    queries, corpus, relevant = _corpus_by_path(eval_ds) if by_path else _corpus_by_row(eval_ds)
+    return InformationRetrievalEvaluator(
+        queries=queries,
+        corpus=corpus,
+        relevant_docs=relevant,
+        batch_size=batch_size,
+        truncate_dim=truncate_dim,
+        name=name,
+        ndcg_at_k=[5, 10],
+        mrr_at_k=[10],
+        accuracy_at_k=[1, 5, 10],
+        precision_recall_at_k=[1, 5, 10, 100],
+        map_at_k=[100],
+    )

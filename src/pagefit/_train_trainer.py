@@ -1,0 +1,172 @@
+"""The Sentence Transformers trainer of `pagefit train`: model, loss, arguments, evaluator, put together."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pagefit._train_data import build_evaluator
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+    from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
+    from sentence_transformers.sentence_transformer.training_args import SentenceTransformerTrainingArguments
+
+    from pagefit._train_config import TrainConfig
+    from pagefit._train_data import TrainData
+
+__all__ = ["CHECKPOINTS_DIR", "build_trainer", "final_evaluation", "make_loss", "training_args"]
+
+CHECKPOINTS_DIR = "checkpoints"
+
+
+def make_loss(model: SentenceTransformer, config: TrainConfig) -> Any:
+    """CachedMultipleNegativesRankingLoss(mini_batch_size), inside MatryoshkaLoss when dims are set."""
+    from sentence_transformers.sentence_transformer.losses import (
+        CachedMultipleNegativesRankingLoss,
+        MatryoshkaLoss,
+    )
+
+    loss = CachedMultipleNegativesRankingLoss(model, mini_batch_size=config.mini_batch_size)
+    if config.matryoshka_dims:
+        loss = MatryoshkaLoss(model, loss, matryoshka_dims=config.matryoshka_dims)
+    return loss
+
+
+def _steps(value: float) -> float | int:
+    """Trainer step settings: a float < 1 is a fraction of the run, otherwise a number of steps."""
+    return value if value < 1 else int(value)
+
+
+def training_args(
+    config: TrainConfig, out: Path, precision: str, columns: list[str], *, router: bool, evaluate: bool
+) -> SentenceTransformerTrainingArguments:
+    """The article's arguments (NO_DUPLICATES batches, float warmup, eval/save by fraction) from `config`."""
+    import torch
+    from sentence_transformers.sentence_transformer.training_args import (
+        BatchSamplers,
+        SentenceTransformerTrainingArguments,
+    )
+
+    # A Router picks its route per column: queries take the query route, pages the document route.
+    router_mapping = {c: "query" if c == "query" else "document" for c in columns} if router else None
+    # Without a GPU, accelerate runs several processes (torchrun, accelerate launch) as one distributed
+    # CPU job only when told to use the CPU; otherwise each process would train alone.
+    multi_cpu = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
+    return SentenceTransformerTrainingArguments(
+        output_dir=str(out / CHECKPOINTS_DIR),
+        num_train_epochs=config.epochs,
+        max_steps=config.max_steps or -1,
+        per_device_train_batch_size=config.batch_size,
+        per_device_eval_batch_size=config.eval_batch_size or config.batch_size,
+        learning_rate=config.lr,
+        warmup_steps=_steps(config.warmup),
+        weight_decay=config.weight_decay,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        batch_sampler=BatchSamplers.NO_DUPLICATES,
+        eval_strategy="steps" if evaluate else "no",
+        eval_steps=_steps(config.eval_every) if evaluate else None,
+        save_strategy="steps",
+        save_steps=_steps(config.save_every),
+        save_total_limit=config.save_total_limit,
+        logging_steps=_steps(config.logging_every),
+        seed=config.seed,
+        report_to=config.report_to or "none",
+        run_name=out.name,
+        activation_checkpointing=config.gradient_checkpointing,
+        router_mapping=router_mapping,
+        dataloader_num_workers=config.dataloader_workers,
+        dataloader_pin_memory=torch.cuda.is_available(),
+        use_cpu=multi_cpu,
+        disable_tqdm=not config.show_progress,
+    )
+
+
+def _trainer_class() -> type[SentenceTransformerTrainer]:
+    from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
+
+    from pagefit._train_model import has_lora, load_lora_state, save_lora_state
+
+    class PagefitTrainer(SentenceTransformerTrainer):
+        """Keeps LoRA adapter weights in every checkpoint and restores them on `--resume`."""
+
+        def _save(self, output_dir: str | None = None, state_dict: Any = None) -> None:
+            super()._save(output_dir, state_dict)
+            if has_lora(self.model):
+                save_lora_state(self.model, output_dir or self.args.output_dir)
+
+        def _load_from_checkpoint(self, checkpoint_path: str, *args: Any, **kwargs: Any) -> None:
+            if has_lora(self.model):
+                load_lora_state(self.model, checkpoint_path)
+            else:
+                super()._load_from_checkpoint(checkpoint_path, *args, **kwargs)
+
+    return PagefitTrainer
+
+
+def _last_eval_callback() -> Any:
+    from transformers import TrainerCallback
+
+    class LastEvaluation(TrainerCallback):
+        """Remembers the latest evaluation, so a run that ends on an eval step is not evaluated twice."""
+
+        def __init__(self) -> None:
+            self.step: int | None = None
+            self.metrics: dict[str, float] = {}
+
+        def on_evaluate(
+            self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None, **kw: Any
+        ):
+            self.step, self.metrics = state.global_step, dict(metrics or {})
+
+    return LastEvaluation()
+
+
+def final_evaluation(trainer: SentenceTransformerTrainer) -> dict[str, float]:
+    """The trained model's evaluation: the one run at the last step when there was one, else a new one."""
+    last = next(c for c in trainer.callback_handler.callbacks if type(c).__name__ == "LastEvaluation")
+    if last.step == trainer.state.global_step and last.metrics:
+        return last.metrics
+    return trainer.evaluate()
+
+
+def build_trainer(
+    config: TrainConfig, data: TrainData, out: Path, precision: str
+) -> tuple[SentenceTransformerTrainer, InformationRetrievalEvaluator | None]:
+    """The model (with LoRA when asked), loss, evaluator and arguments, in one trainer."""
+    from transformers import set_seed
+
+    from pagefit._train_model import add_lora, build_model, check_dims, uses_router
+
+    set_seed(config.seed)  # before building: a Router's projections start from random weights
+    model = build_model(config, precision)
+    check_dims(model, config)
+    if config.lora:
+        add_lora(model, config)
+    evaluator = None
+    if data.eval is not None:
+        evaluator = build_evaluator(data.eval, batch_size=config.encode_batch_size)
+        data.summary |= {"eval_queries": len(evaluator.queries), "eval_corpus": len(evaluator.corpus)}
+    columns = list(
+        dict.fromkeys([*data.train.column_names, *(data.eval.column_names if data.eval is not None else [])])
+    )
+    args = training_args(
+        config, out, precision, columns, router=uses_router(model), evaluate=evaluator is not None
+    )
+    trainer = _trainer_class()(
+        model=model,
+        args=args,
+        train_dataset=data.train,
+        eval_dataset=data.eval if config.eval_loss else None,
+        loss=make_loss(model, config),
+        evaluator=evaluator,
+        callbacks=[_last_eval_callback()],
+    )
+    if not config.show_progress:
+        from transformers import PrinterCallback
+
+        trainer.remove_callback(PrinterCallback)  # it would print every log line instead of a bar
+    return trainer, evaluator

@@ -1,0 +1,280 @@
+"""`pagefit train`: finetune an embedding model on (query, page image, hard negatives) with Sentence Transformers.
+
+The recipe is the seed article's: `CachedMultipleNegativesRankingLoss` inside `MatryoshkaLoss`, batches
+without duplicates, and an `InformationRetrievalEvaluator` whose corpus holds every positive and negative
+of the eval split, run before, during and after training. Everything is configured by one `TrainConfig`
+(preset < YAML file < flags, see `pagefit._train_config`); the output folder holds the Sentence
+Transformers model, its model card, `train_config.yaml` (repeat the run with `pagefit train --config`),
+`train_summary.json` and the checkpoints (`checkpoints/`, for `--resume`).
+
+Runs unchanged under `torchrun` / `accelerate launch`: only the main process writes files.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from copy import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pagefit._train_config import (
+    CONFIG_FILE,
+    TrainConfig,
+    list_presets,
+    merge_layers,
+    resolve_train_config,
+    save_train_config,
+    validate_config,
+)
+from pagefit._train_data import EVALUATOR_NAME, load_train_data
+from pagefit._train_trainer import CHECKPOINTS_DIR, build_trainer, final_evaluation
+from pagefit.errors import PagefitError
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+    from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
+
+    from pagefit._train_data import TrainData
+
+
+__all__ = ["TrainConfig", "TrainResult", "list_presets", "resolve_train_config", "train"]
+
+logger = logging.getLogger(__name__)
+
+SUMMARY_FILE = "train_summary.json"
+BASE_METRICS_FILE = "base_metrics.json"
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced (also written to `train_summary.json`); `model` is the trained model."""
+
+    output_dir: Path
+    config: TrainConfig
+    base_metrics: dict[str, float]
+    final_metrics: dict[str, float]
+    metrics_by_dim: dict[int, dict[str, float]] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+    model: SentenceTransformer | None = field(default=None, repr=False)
+
+
+def _config_for_run(config: TrainConfig | None, overrides: dict[str, Any]) -> TrainConfig:
+    preset = overrides.pop("preset", None)
+    config_file = overrides.pop("config_file", None)
+    if config is not None:
+        if preset or config_file:
+            raise PagefitError("pass either a TrainConfig or preset/config_file, not both")
+        return validate_config(merge_layers(config.model_dump(), overrides))
+    output, resume = overrides.get("output"), overrides.get("resume")
+    if resume and config_file is None and output and (Path(output) / CONFIG_FILE).is_file():
+        # `pagefit train --out OUT --resume` continues the run recorded in OUT.
+        config_file = Path(output) / CONFIG_FILE
+        logger.info("resuming with the config recorded in %s", config_file)
+    return resolve_train_config(preset=preset, config_file=config_file, overrides=overrides)
+
+
+def train(config: TrainConfig | None = None, /, **overrides: Any) -> TrainResult:
+    """Finetune a model and write it, with its records, to `config.output`.
+
+    Args:
+        config: a resolved config; when None it is resolved from `preset` (default `ocr-minilm`),
+            `config_file` (a YAML file) and the other keyword arguments, in that order of precedence.
+        **overrides: `TrainConfig` fields (e.g. `data=`, `output=`, `max_steps=`), plus `preset=` and
+            `config_file=` when `config` is None.
+
+    Returns:
+        The output folder, base and final retrieval metrics, metrics per Matryoshka dimension and the
+        summary written to `train_summary.json`.
+    """
+    config = _config_for_run(config, dict(overrides))
+    if not config.data:
+        raise PagefitError("no training data: pass DATA (a pairs/mined folder or a dataset name) and --out")
+    if not config.output:
+        raise PagefitError("no output folder: pass --out (or set `output`)")
+    resume_from = _prepare_output(Path(config.output), config.resume)
+    _check_trackers(config.report_to)
+    with _transformers_progress(config.show_progress):
+        return _run(config, resume_from)
+
+
+@contextmanager
+def _transformers_progress(show: bool) -> Iterator[None]:
+    """Silence transformers' own bars (weights loading, shard writing) for a quiet run, then restore them."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    if not show:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
+
+
+def _run(config: TrainConfig, resume_from: str | None) -> TrainResult:
+    started = time.perf_counter()
+    out = Path(config.output)
+
+    from pagefit._train_model import resolve_precision
+
+    precision = resolve_precision(config.precision)
+    data = load_train_data(config)
+    trainer, evaluator = build_trainer(config, data, out, precision)
+    is_main = trainer.accelerator.is_main_process
+    if is_main:
+        save_train_config(config, out)
+    base = _base_metrics(trainer, out, resume_from)
+    output = trainer.train(resume_from_checkpoint=resume_from)
+    final = _metrics(final_evaluation(trainer), trainer.model)
+    by_dim = _metrics_by_dim(trainer, evaluator, config.matryoshka_dims) if is_main and evaluator else {}
+    summary = {}
+    if is_main:
+        record = {"precision": precision, "base": base, "final": final, "by_dim": by_dim,
+                  "train_metrics": output.metrics, "resumed_from": resume_from,
+                  "world_size": trainer.args.world_size}  # fmt: skip
+        summary = _finish(trainer, config, data, record, started)
+    trainer.accelerator.wait_for_everyone()
+    return TrainResult(out, config, base, final, by_dim, summary, trainer.model)
+
+
+def last_complete_checkpoint(folder: Path) -> Path | None:
+    """The newest `checkpoint-N` whose trainer state was written (the trainer writes it last).
+
+    A run killed while saving leaves a partial checkpoint behind; resuming from it would fail.
+    """
+    import json
+    import re
+
+    found = [
+        (int(m.group(1)), p)
+        for p in folder.glob("checkpoint-*")
+        if (m := re.fullmatch(r"checkpoint-(\d+)", p.name))
+    ]
+    for _, path in sorted(found, reverse=True):
+        try:
+            json.loads((path / "trainer_state.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            logger.warning("skipping %s: it was not completely written", path)
+            continue
+        return path
+    return None
+
+
+def _prepare_output(out: Path, resume: bool) -> str | None:
+    """The checkpoint to resume from (None: start fresh), after refusing to overwrite earlier work."""
+    last = last_complete_checkpoint(out / CHECKPOINTS_DIR)
+    if resume:
+        if last is None:
+            logger.warning(
+                "--resume: no checkpoint in %s yet, starting from the beginning", out / CHECKPOINTS_DIR
+            )
+        return str(last) if last else None
+    if (out / SUMMARY_FILE).is_file():
+        raise PagefitError(f"{out} already holds a trained model: choose another --out, or delete it first")
+    if last is not None:
+        raise PagefitError(
+            f"{out} holds checkpoints of an unfinished run ({last.name}): pass --resume to continue it, "
+            "or choose another --out"
+        )
+    return None
+
+
+def _check_trackers(trackers: list[str]) -> None:
+    packages = {"trackio": "trackio", "tensorboard": "tensorboard"}
+    for tracker in trackers:
+        if importlib.util.find_spec(packages[tracker]) is None:
+            raise PagefitError(
+                f"--report-to {tracker} needs the '{packages[tracker]}' package: pip install {packages[tracker]}"
+            )
+
+
+def _metrics(raw: dict[str, float], model: SentenceTransformer) -> dict[str, float]:
+    """Flat metric names (`ndcg@10`, `recall@5`, `loss`) from the trainer's prefixed evaluation output."""
+    prefix = f"eval_{EVALUATOR_NAME}_{model.similarity_fn_name}_"
+    metrics = {k.removeprefix(prefix): float(v) for k, v in raw.items() if k.startswith(prefix)}
+    if "eval_loss" in raw:
+        metrics["loss"] = float(raw["eval_loss"])
+    return metrics
+
+
+def _base_metrics(
+    trainer: SentenceTransformerTrainer, out: Path, resume_from: str | None
+) -> dict[str, float]:
+    """The untrained model's metrics (read back from the first run's record when resuming)."""
+    import json
+
+    from pagefit._io import atomic_write_json
+
+    path = out / CHECKPOINTS_DIR / BASE_METRICS_FILE
+    if resume_from and path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    if trainer.evaluator is None and trainer.eval_dataset is None:
+        return {}
+    base = _metrics(trainer.evaluate(), trainer.model)
+    if trainer.accelerator.is_main_process:
+        atomic_write_json(path, base)
+    return base
+
+
+def _metrics_by_dim(
+    trainer: SentenceTransformerTrainer, evaluator: InformationRetrievalEvaluator, dims: list[int] | None
+) -> dict[int, dict[str, float]]:
+    """Retrieval metrics at each Matryoshka dimension; the corpus is encoded once at full size."""
+    if not dims:
+        return {}
+    model = trainer.model
+    corpus = evaluator.embed_inputs(
+        model,
+        evaluator.corpus,
+        encode_fn_name="document",
+        prompt_name=evaluator.corpus_prompt_name,
+        prompt=evaluator.corpus_prompt,
+    )
+    results = {}
+    for dim in dims:
+        at_dim = copy(evaluator)
+        at_dim.truncate_dim, at_dim.name, at_dim.primary_metric = dim, f"{EVALUATOR_NAME}-{dim}d", None
+        raw = at_dim(
+            model,
+            epoch=trainer.state.epoch or 0,
+            steps=trainer.state.global_step,
+            corpus_embeddings=corpus[:, :dim],
+        )
+        prefix = f"{at_dim.name}_{model.similarity_fn_name}_"
+        results[dim] = {k.removeprefix(prefix): float(v) for k, v in raw.items() if k.startswith(prefix)}
+    return results
+
+
+def _finish(
+    trainer: SentenceTransformerTrainer,
+    config: TrainConfig,
+    data: TrainData,
+    record: dict[str, Any],
+    started: float,
+) -> dict[str, Any]:
+    """Merge adapters, save the model with its card, write `train_summary.json` (main process only)."""
+    from pagefit._io import atomic_write_json
+    from pagefit._train_card import add_card_section, build_summary
+
+    model = trainer.model
+    out = Path(config.output)
+    if config.lora and config.merge_lora:
+        from pagefit._train_model import merge_lora
+
+        logger.info("merged the LoRA adapters of %d transformer(s) into the model", merge_lora(model))
+    if config.truncate_dim:
+        model.truncate_dim = config.truncate_dim
+    model.save_pretrained(str(out))
+    summary = build_summary(
+        config, data.summary, trainer.state, wall_time_s=time.perf_counter() - started, **record
+    )
+    add_card_section(out / "README.md", summary)
+    atomic_write_json(out / SUMMARY_FILE, summary)
+    return summary

@@ -1,0 +1,114 @@
+"""`pagefit train` as a process: killed and resumed, under torchrun, and really learning on CPU."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from test_train import DIMS, write_pairs
+
+PAGEFIT = str(Path(sys.executable).parent / "pagefit")
+TORCHRUN = str(Path(sys.executable).parent / "torchrun")
+
+
+@pytest.fixture(autouse=True)
+def _own_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("PAGEFIT_CACHE_DIR", str(tmp_path / "cache"))
+
+
+def run(args: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(args, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def checkpoints(out: Path) -> list[Path]:
+    """Complete checkpoints (the trainer writes trainer_state.json last)."""
+    return sorted((out / "checkpoints").glob("checkpoint-*/trainer_state.json"))
+
+
+@pytest.mark.slow
+def test_resume_after_the_process_is_killed(tmp_path, tiny_qwen3vl_path):
+    mined, out = write_pairs(tmp_path / "data"), tmp_path / "model"
+    args = [PAGEFIT, "train", str(mined), "--preset", "qwen3-vl-2b-vdr", "--model", str(tiny_qwen3vl_path), *DIMS,
+            "--max-steps", "8", "--batch-size", "4", "--set", "save_every=2", "--eval-every", "8", "--out", str(out)]  # fmt: skip
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    while not checkpoints(out) and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    proc.kill()  # SIGKILL: no chance to clean up, as when a machine goes away
+    stderr = proc.communicate()[1]
+    assert checkpoints(out), f"no checkpoint before the kill: {stderr[-2000:]}"
+    assert not (out / "train_summary.json").exists()
+    last = checkpoints(out)[-1].parent.name
+    assert int(last.split("-")[1]) < 8  # killed mid-run
+
+    again = run([PAGEFIT, "train", str(mined), "--out", str(out)])
+    assert again.returncode == 1 and "--resume" in again.stderr  # refuses to start over silently
+
+    resumed = run(
+        [PAGEFIT, "train", "--out", str(out), "--resume"]
+    )  # the recorded config, from the checkpoint
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["resumed_from"] == last and summary["steps"] == 8
+    assert summary["base_metrics"] == json.loads((out / "checkpoints" / "base_metrics.json").read_text())
+    state = json.loads(checkpoints(out)[-1].read_text())
+    assert state["global_step"] == 8 and any(
+        log["step"] <= int(last.split("-")[1]) for log in state["log_history"]
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_processes_under_torchrun(tmp_path, tiny_qwen3vl_path):
+    """The same command under `torchrun --nproc-per-node 2` (CPU, gloo): one model, one summary."""
+    mined, out = write_pairs(tmp_path / "data"), tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    args = [TORCHRUN, "--nproc-per-node", "2", "--master-addr", "127.0.0.1", "--master-port", str(free_port()),
+            PAGEFIT, "train", str(mined), "--preset", "qwen3-vl-2b-vdr", "--model", str(tiny_qwen3vl_path), *DIMS,
+            "--max-steps", "2", "--batch-size", "2", "--eval-every", "2", "--out", str(out)]  # fmt: skip
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["processes"] == 2 and summary["steps"] == 2
+    assert "ndcg@10" in summary["final_metrics"]
+    from pagefit.models import load_model
+
+    assert load_model(out, device="cpu").encode_query(["revenue"]).shape == (1, 32)
+
+
+@pytest.mark.slow
+def test_finetuned_ocr_minilm_beats_the_untrained_one(tmp_path):
+    """Generated reports -> ingest -> pairs (split by document) -> mine -> train: held-out NDCG@10 goes up."""
+    from pagefit._sample_docs import write_sample_documents
+    from pagefit.ingest import ingest
+    from pagefit.mine import mine
+    from pagefit.pairs import pairs
+    from pagefit.train import train
+
+    docs = write_sample_documents(tmp_path / "docs", n_docs=5, pages_per_doc=4, seed=1, with_images=False)
+    ingest([docs.docs_dir], tmp_path / "corpus", show_progress=False)
+    pairs(tmp_path / "corpus", tmp_path / "pairs", generate="text", per_page=3, eval_fraction=0.4, seed=1,
+          show_progress=False)  # fmt: skip
+    mine(tmp_path / "pairs", None, "ocr-minilm", tmp_path / "mined", num_negatives=1, show_progress=False)
+    # the ocr-minilm preset as shipped (lr, one negative, Matryoshka), in a few steps; evaluated before and after
+    result = train(data=str(tmp_path / "mined"), output=str(tmp_path / "model"), batch_size=16, eval_every=100,
+                   save_every=100, seed=0)  # fmt: skip
+    base, final = result.base_metrics["ndcg@10"], result.final_metrics["ndcg@10"]
+    data = result.summary["data"]
+    print(f"held-out NDCG@10 {base:.4f} -> {final:.4f}: {data['train_rows']} training pairs, {data['eval_queries']} "
+          f"eval queries over {data['eval_corpus']} pages, {result.summary['steps']} steps, "
+          f"{result.summary['samples_per_second']:.2f} samples/s")  # fmt: skip
+    assert data["eval_queries"] >= 12
+    assert final > base + 0.01
