@@ -30,7 +30,8 @@ def test_quick_demo_runs_the_whole_road(tmp_path: Path) -> None:
     for name in ["report.md", "report.html"]:
         assert (out / "report" / name).stat().st_size > 0
     summary = json.loads((out / "model" / "train_summary.json").read_text())
-    assert summary  # the trained model folder carries its record
+    assert summary["base_model"] == "ocr-minilm" and summary["data"]["train_rows"] > 0
+    assert "ndcg@10" in summary["final_metrics"]
     # every stage wrote its artifact
     for folder in ["corpus/pages", "pairs", "mined", "model"]:
         assert (out / folder).exists(), folder

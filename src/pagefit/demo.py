@@ -154,7 +154,8 @@ def demo(
     shutil.rmtree(model_dir, ignore_errors=True)  # the demo retrains from the base model every run
     steps.run("train", f"finetune {BASE_MODEL} (CMNRL + Matryoshka) on the mined pairs", train,
               preset="ocr-minilm", data=str(root / "mined"), output=str(model_dir), epochs=size.epochs,
-              max_steps=size.max_steps, batch_size=size.batch_size, seed=seed)  # fmt: skip
+              max_steps=size.max_steps, batch_size=size.batch_size, seed=seed,
+              show_progress=show_progress)  # fmt: skip
     report_dir = root / "report"
     report = steps.run("eval (after)", "base vs finetuned vs BM25, with significance", evaluate, corpus, eval_file,
                        [(BASE_MODEL, BASE_MODEL), ("finetuned", str(model_dir))], bm25=True,
