@@ -24,7 +24,9 @@ BARE_LOOP = """
 import sys, pypdfium2 as pdfium
 from pathlib import Path
 dpi = int(sys.argv[2])
-for path in sorted(Path(sys.argv[1]).glob("*.pdf")):
+paths = sorted(Path(sys.argv[1]).rglob("*.pdf"))
+assert paths, "no PDFs found"
+for path in paths:
     pdf = pdfium.PdfDocument(str(path))
     for page in pdf:
         page.render(scale=dpi / 72).to_pil().convert("RGB")
@@ -61,8 +63,8 @@ def main() -> None:
     from pagefit._sample_docs import write_sample_documents
 
     work = Path(tempfile.mkdtemp(prefix="pagefit-bench-ingest-"))
-    docs = work / "docs"
-    write_sample_documents(docs, n_docs=args.docs, pages_per_doc=args.pages, seed=0, with_images=False)
+    docs = write_sample_documents(work / "sample", n_docs=args.docs, pages_per_doc=args.pages, seed=0,
+                                  with_images=False).docs_dir
     n_pages = args.docs * args.pages
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PAGEFIT_CACHE_DIR": str(work / "cache")}
     pagefit = str(Path(sys.executable).with_name("pagefit"))

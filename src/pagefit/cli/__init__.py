@@ -14,6 +14,11 @@ __all__ = ["app", "main"]
 # a command imports its stage (and torch) only when it runs.
 _COMMAND_MODULES = (
     "ingest",
+    "evaluate",
+    "train",
+    "pairs",
+    "mine",
+    "demo",
 )
 
 for _name in _COMMAND_MODULES:

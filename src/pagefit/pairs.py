@@ -1,0 +1,611 @@
+"""`pagefit pairs`: (query, page image) training pairs from a corpus, split by document.
+
+Queries come from the user (`queries`: the queries format of DESIGN.md, or records naming a source
+file and page number instead of a page id) and/or from a generator (`generate`: "text", "openai",
+"local" or a `QueryGenerator`). Synthetic queries pass the filters of `pagefit.querygen.filters`; an
+optional round trip through a retrieval model keeps only queries whose page that model ranks in its
+top k. Documents, not queries, are split, so no document is in both splits.
+
+Output folder (`DatasetDict.save_to_disk`)::
+
+    PAIRS/
+      dataset_dict.json, train/, eval/   columns: query, image, page_id, doc_id (image relative to the corpus)
+      pagefit_pairs.json                 {"corpus": abs path, config, counts, kinds, filtered, ...}
+      eval_queries.jsonl                 the eval split in the queries format (for `pagefit eval`)
+      queries.jsonl                      every query with its kind and split
+      generation_failures.jsonl          pages a generator could not write queries for (when any)
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import shutil
+import tempfile
+import time
+from collections import Counter, defaultdict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pagefit import __version__
+from pagefit._io import atomic_write_json, atomic_write_text, read_jsonl
+from pagefit.errors import PagefitError
+from pagefit.queries import Query, check_page_ids, read_queries, write_queries
+
+if TYPE_CHECKING:
+    import datasets
+    from sentence_transformers import SentenceTransformer
+
+    from pagefit.querygen import Page, QueryGenerator
+
+__all__ = [
+    "EVAL_QUERIES",
+    "FAILURES",
+    "PAIRS_META",
+    "PairsConfig",
+    "PairsResult",
+    "load_pairs",
+    "load_pairs_meta",
+    "pairs",
+    "split_by_document",
+]
+
+logger = logging.getLogger(__name__)
+
+PAIRS_META = "pagefit_pairs.json"
+EVAL_QUERIES = "eval_queries.jsonl"
+ALL_QUERIES = "queries.jsonl"
+FAILURES = "generation_failures.jsonl"
+PAIR_COLUMNS = ["query", "image", "page_id", "doc_id"]
+
+GeneratorName = Literal["text", "openai", "local"]
+_SOURCE_KEYS = ("source", "file", "filename", "path", "document")
+_PAGE_KEYS = ("page_number", "page", "page_no")
+
+
+@dataclass
+class PairsConfig:
+    """The settings of one `pairs` run, saved in `pagefit_pairs.json`."""
+
+    corpus: str
+    queries: str | None = None
+    generate: str | None = None
+    per_page: int = 3
+    eval_fraction: float = 0.2
+    seed: int = 0
+    filter_model: str | None = None
+    filter_top_k: int = 10
+    generator: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PairsResult:
+    """What `pairs` wrote: row and query counts per split, query kinds, filter drops, failures."""
+
+    out: Path
+    train_rows: int
+    eval_rows: int
+    train_queries: int
+    eval_queries: int
+    train_docs: list[str]
+    eval_docs: list[str]
+    pages: int
+    pages_with_queries: int
+    kinds: dict[str, int]
+    filtered: dict[str, int]
+    failures: int
+    seconds: float
+
+    @property
+    def queries_per_page(self) -> float:
+        """Queries per page that got any."""
+        return (self.train_queries + self.eval_queries) / max(1, self.pages_with_queries)
+
+
+# ---------------------------------------------------------------------------------------------
+# User queries
+# ---------------------------------------------------------------------------------------------
+
+
+def _lookup_key(row: dict[str, Any]) -> tuple[str, str] | None:
+    """(source, page) of a record that names a file and page instead of a page id."""
+    if "page_id" in row or "page_ids" in row:
+        return None
+    source = next((str(row[k]) for k in _SOURCE_KEYS if row.get(k) not in (None, "")), None)
+    if source is None:
+        return None
+    page = next((str(row[k]) for k in _PAGE_KEYS if row.get(k) not in (None, "")), "1")
+    return source, page
+
+
+def _page_index(pages: datasets.Dataset) -> dict[tuple[str, int], str]:
+    """(source path or doc id or unique file name, page number) -> page id."""
+    index: dict[tuple[str, int], str] = {}
+    by_name: defaultdict[tuple[str, int], set[str]] = defaultdict(set)
+    for pid, doc, source, number in zip(
+        pages["page_id"], pages["doc_id"], pages["source"], pages["page_number"], strict=True
+    ):
+        for name in {source, source.replace("\\", "/"), doc}:
+            index[(name, int(number))] = pid
+        by_name[(Path(source).name, int(number))].add(pid)
+        by_name[(Path(doc).name, int(number))].add(pid)
+    for key, ids in by_name.items():
+        if len(ids) == 1:
+            index.setdefault(key, next(iter(ids)))
+    return index
+
+
+def _resolve_sources(path: Path, pages: datasets.Dataset, tmp: Path) -> Path:
+    """Rewrite records that give (source file, page number) with the page id; the rest unchanged."""
+    import json
+
+    from pagefit.queries import _rows
+
+    rows = list(_rows(path))
+    if not any(_lookup_key(row) for _, row in rows):
+        return path
+    index = _page_index(pages)
+    unknown, out = [], []
+    for line, row in rows:
+        row = {"query_id": f"q{line}", **row}  # the id read_queries would give the original line
+        key = _lookup_key(row)
+        if key is not None:
+            source, page = key
+            pid = (
+                index.get((source.replace("\\", "/").removeprefix("./"), int(page)))
+                if page.isdigit()
+                else None
+            )
+            if pid is None:
+                unknown.append(f"{source} page {page} (line {line})")
+                continue
+            row["page_id"] = pid
+        out.append(json.dumps(row, ensure_ascii=False, default=str))
+    if unknown:
+        shown = "; ".join(unknown[:10]) + (f"; and {len(unknown) - 10} more" if len(unknown) > 10 else "")
+        raise PagefitError(
+            f"{path}: {len(unknown)} record(s) name a file/page that is not in the corpus: {shown} "
+            "(use the file path relative to the ingested folder and 1-based page numbers)"
+        )
+    resolved = tmp / "queries.jsonl"
+    atomic_write_text(resolved, "\n".join(out) + "\n")
+    return resolved
+
+
+def read_user_queries(path: str | os.PathLike[str], pages: datasets.Dataset) -> list[Query]:
+    """Read a queries file (page ids, or source file + page number) and check every page exists."""
+    path = Path(path)
+    if not path.is_file():
+        raise PagefitError(f"queries file {path} does not exist")
+    with tempfile.TemporaryDirectory(prefix="pagefit-queries-") as tmp:
+        queries = read_queries(_resolve_sources(path, pages, Path(tmp)))
+    check_page_ids(queries, pages["page_id"], source=str(path))
+    return [q.model_copy(update={"origin": "user"}) for q in queries]
+
+
+# ---------------------------------------------------------------------------------------------
+# Synthetic queries
+# ---------------------------------------------------------------------------------------------
+
+
+def corpus_pages(corpus: str | os.PathLike[str], pages: datasets.Dataset) -> list[Page]:
+    """The corpus rows as generator pages (absolute image paths)."""
+    from pagefit.corpus import corpus_image_paths
+    from pagefit.querygen import Page
+
+    paths = corpus_image_paths(corpus, pages)
+    cols = pages.select_columns(["page_id", "doc_id", "page_number", "image_hash", "text"]).to_dict()
+    return [
+        Page(pid, doc, int(num), path, key, text or "")
+        for pid, doc, num, key, text, path in zip(
+            cols["page_id"],
+            cols["doc_id"],
+            cols["page_number"],
+            cols["image_hash"],
+            cols["text"],
+            paths,
+            strict=True,
+        )
+    ]
+
+
+def _generated_queries(
+    generator: QueryGenerator, pages: list[Page], per_page: int, show_progress: bool
+) -> tuple[list[Query], dict[str, int], list[dict[str, Any]]]:
+    from pagefit.querygen.filters import FilterReport, QueryFilterConfig, filter_queries
+
+    result = generator.generate(pages, per_page, show_progress=show_progress)
+    report = FilterReport()
+    config = QueryFilterConfig(max_copied_words=getattr(generator, "max_copied_words", None))
+    kept = filter_queries(result.queries, {p.page_id: p for p in pages}, config, report)
+    per_page_count: Counter[str] = Counter()
+    queries = []
+    for q in kept:
+        per_page_count[q.page_id] += 1
+        queries.append(Query(query_id=f"{q.page_id}:q{per_page_count[q.page_id]}", query=q.query,
+                             page_ids=[q.page_id], kind=q.kind, origin=generator.name))  # fmt: skip
+    return queries, report.as_dict(), result.failures
+
+
+def _roundtrip(
+    queries: list[Query], pages: list[Page], model: str | SentenceTransformer, top_k: int, show_progress: bool
+) -> tuple[list[Query], int]:
+    from pagefit.models import load_model, require_modality
+    from pagefit.querygen.filters import roundtrip_filter
+
+    if isinstance(model, str | os.PathLike):
+        model = load_model(model)
+        require_modality(model, "image", role="the --filter-model (it embeds page images)")
+    keep = roundtrip_filter(
+        model,
+        [q.query for q in queries],
+        [q.page_ids for q in queries],
+        pages,
+        top_k,
+        show_progress=show_progress,
+    )
+    kept = [q for q, k in zip(queries, keep, strict=True) if k]
+    return kept, len(queries) - len(kept)
+
+
+def _label(model: str | SentenceTransformer | None) -> str | None:
+    if model is None or isinstance(model, str | os.PathLike):
+        return None if model is None else os.fspath(model)
+    from pagefit.models import model_name
+
+    return model_name(model)
+
+
+def _make_generator(generate: str | QueryGenerator, seed: int) -> QueryGenerator:
+    if not isinstance(generate, str):
+        return generate
+    from pagefit.querygen import make_generator
+
+    return make_generator(generate, seed=seed)
+
+
+# ---------------------------------------------------------------------------------------------
+# Split
+# ---------------------------------------------------------------------------------------------
+
+
+def _doc_groups(queries: Sequence[Query], page_doc: dict[str, str]) -> list[list[str]]:
+    """Documents linked by a query that names pages of several of them stay together."""
+    parent: dict[str, str] = {}
+
+    def find(d: str) -> str:
+        while parent.setdefault(d, d) != d:
+            parent[d] = parent[parent[d]]
+            d = parent[d]
+        return d
+
+    for q in queries:
+        docs = [page_doc[p] for p in q.page_ids]
+        for d in docs[1:]:
+            parent[find(d)] = find(docs[0])
+        find(docs[0])
+    groups: defaultdict[str, list[str]] = defaultdict(list)
+    for d in sorted(parent):
+        groups[find(d)].append(d)
+    return sorted(groups.values())
+
+
+def split_by_document(
+    queries: Sequence[Query], page_doc: dict[str, str], eval_fraction: float, seed: int
+) -> tuple[list[Query], list[Query]]:
+    """Split queries so that no document has queries in both splits.
+
+    Documents are shuffled with `seed` and moved to eval while that brings the eval share of queries
+    closer to `eval_fraction`; each split gets at least one document when there are two or more.
+
+    Raises:
+        PagefitError: `eval_fraction` > 0 but all queries concern a single document.
+    """
+    if not 0 <= eval_fraction < 1:
+        raise PagefitError(f"--eval-fraction must be in [0, 1), got {eval_fraction}")
+    if eval_fraction == 0:
+        return list(queries), []
+    groups = _doc_groups(queries, page_doc)
+    if len(groups) < 2:
+        docs = ", ".join(groups[0][:3]) if groups else "none"
+        raise PagefitError(
+            f"all queries concern one document ({docs}): a split by document needs at least two; "
+            "add documents or pass --eval-fraction 0 (no eval split)"
+        )
+    size: Counter[str] = Counter(page_doc[q.page_ids[0]] for q in queries)
+    random.Random(seed).shuffle(groups)
+    target = eval_fraction * len(queries)
+    eval_docs: set[str] = set()
+    n_eval = 0
+    for i, group in enumerate(groups[:-1]):  # the last group always stays in train
+        n = sum(size[d] for d in group)
+        if i == 0 or abs(n_eval + n - target) < abs(n_eval - target):
+            eval_docs.update(group)
+            n_eval += n
+    is_eval = [page_doc[q.page_ids[0]] in eval_docs for q in queries]
+    return [q for q, e in zip(queries, is_eval, strict=True) if not e], [
+        q for q, e in zip(queries, is_eval, strict=True) if e
+    ]
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing and reading the pairs folder
+# ---------------------------------------------------------------------------------------------
+
+
+def _split_dataset(queries: Sequence[Query], page_rows: dict[str, tuple[str, str]]) -> datasets.Dataset:
+    import datasets
+
+    data: dict[str, list[str]] = {c: [] for c in PAIR_COLUMNS}
+    seen: set[tuple[str, str]] = set()
+    for q in queries:
+        for pid in q.page_ids:
+            if (q.query, pid) in seen:
+                continue
+            seen.add((q.query, pid))
+            image, doc = page_rows[pid]
+            for col, value in zip(PAIR_COLUMNS, (q.query, image, pid, doc), strict=True):
+                data[col].append(value)
+    features = datasets.Features({c: datasets.Value("string") for c in PAIR_COLUMNS})
+    return datasets.Dataset.from_dict(data, features=features)
+
+
+@contextmanager
+def quiet_datasets() -> Iterator[None]:
+    """No `datasets` progress bars (saving, mapping) inside the block: pagefit shows its own."""
+    import datasets
+
+    was_enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()
+
+
+def shards(dsd: datasets.DatasetDict) -> dict[str, int]:
+    """One shard per split (plenty for pairs); `datasets` writes no shard at all for an empty split
+    unless told, and then cannot load it back."""
+    return {split: 1 for split in dsd}
+
+
+def prepare_out(out: Path) -> Path:
+    """A fresh temporary folder next to `out`; refuses to overwrite a folder that is not pagefit output."""
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / PAIRS_META).exists())):
+        raise PagefitError(f"{out} exists and is not a pagefit pairs folder: choose another --out")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+
+
+def publish(tmp: Path, out: Path) -> None:
+    """Replace `out` by the finished `tmp` folder."""
+    if out.exists():
+        shutil.rmtree(out)
+    os.replace(tmp, out)
+
+
+def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    import json
+
+    atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows))
+
+
+def load_pairs_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The `pagefit_pairs.json` of a pairs or mined folder ({} when absent)."""
+    import json
+
+    meta = Path(path) / PAIRS_META
+    if not meta.is_file():
+        return {}
+    with open(meta, encoding="utf-8") as f:
+        return json.load(f)
+
+
+def _image_columns(columns: Sequence[str]) -> list[str]:
+    return [c for c in columns if c == "image" or (c.startswith("negative_") and not c.endswith("_page_id"))]
+
+
+def load_pairs(
+    path: str | os.PathLike[str], *, corpus: str | os.PathLike[str] | None = None
+) -> datasets.DatasetDict:
+    """Load a pairs or mined folder with every image column resolved to absolute, existing files.
+
+    Sentence Transformers treats a string as an image only if the file exists (and silently as text
+    otherwise), so a missing file is an error here.
+
+    Args:
+        path: the `--out` folder of `pagefit pairs` or `pagefit mine`.
+        corpus: the corpus folder, when it moved since the pairs were made (default: the recorded one).
+
+    Raises:
+        PagefitError: not a pairs folder, or image files missing (listed).
+    """
+    import datasets
+
+    path = Path(path)
+    if not (path / "dataset_dict.json").is_file():
+        raise PagefitError(f"{path} is not a pairs folder: make one with `pagefit pairs CORPUS --out {path}`")
+    root = Path(corpus) if corpus is not None else Path(load_pairs_meta(path).get("corpus") or path)
+    with quiet_datasets():
+        dsd = datasets.load_from_disk(str(path))
+    missing: set[str] = set()
+    resolved = {}
+    for split, ds in dsd.items():
+        cols = _image_columns(ds.column_names)
+
+        def absolute(batch: dict[str, list[str]], cols: list[str] = cols) -> dict[str, list[str]]:
+            return {c: [p if os.path.isabs(p) else str((root / p).resolve()) for p in batch[c]] for c in cols}
+
+        with quiet_datasets():
+            ds = ds.map(absolute, batched=True, keep_in_memory=True)
+        for c in cols:
+            missing.update(p for p in set(ds[c]) if not os.path.isfile(p))
+        resolved[split] = ds
+    if missing:
+        shown = ", ".join(sorted(missing)[:10]) + (
+            f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        )
+        raise PagefitError(
+            f"{path}: {len(missing)} image file(s) missing under corpus {root}: {shown} "
+            "(was the corpus moved or re-ingested? pass corpus=... / --corpus)"
+        )
+    return datasets.DatasetDict(resolved)
+
+
+# ---------------------------------------------------------------------------------------------
+# The stage
+# ---------------------------------------------------------------------------------------------
+
+
+def pairs(
+    corpus: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    queries: str | os.PathLike[str] | None = None,
+    generate: GeneratorName | QueryGenerator | None = None,
+    per_page: int = 3,
+    eval_fraction: float = 0.2,
+    seed: int = 0,
+    filter_model: str | SentenceTransformer | None = None,
+    filter_top_k: int = 10,
+    show_progress: bool = True,
+) -> PairsResult:
+    """Build the (query, page image) pairs of a corpus and split them by document.
+
+    Args:
+        corpus: a corpus folder from `pagefit ingest`.
+        out: the pairs folder to write (replaced when it is an earlier pairs folder).
+        queries: a queries file (JSONL/CSV/TSV); records may give `source` + `page_number` instead
+            of `page_id`.
+        generate: a synthetic query generator: "text" (offline, from the page text), "openai" or
+            "local" (configured with `pagefit.querygen.make_generator`), or a generator object.
+        per_page: synthetic queries per page (before filtering).
+        eval_fraction: share of the queries whose documents go to the eval split.
+        seed: seed of the split (and of the text generator's choices).
+        filter_model: keep a synthetic query only if this retrieval model (a name for `load_model`
+            or a loaded model) ranks its page in the top `filter_top_k` of the whole corpus (page
+            embeddings cached).
+        filter_top_k: see `filter_model`.
+        show_progress: progress bars on stderr.
+
+    Raises:
+        PagefitError: no queries source, unknown pages, nothing left after filtering, or a split
+            that cannot keep documents apart.
+    """
+    from pagefit.corpus import load_corpus
+
+    start = time.perf_counter()
+    if queries is None and generate is None:
+        raise PagefitError(
+            "nothing to pair: give a queries file (--queries FILE) and/or --generate text|openai|local"
+        )
+    if per_page < 1:
+        raise PagefitError(f"--per-page must be at least 1, got {per_page}")
+    if not 0 <= eval_fraction < 1:
+        raise PagefitError(f"--eval-fraction must be in [0, 1), got {eval_fraction}")
+    corpus_dir = Path(corpus).resolve()
+    table = load_corpus(corpus_dir)
+    if eval_fraction > 0 and len(set(table["doc_id"])) < 2:  # say so before any query is generated
+        raise PagefitError(
+            f"{corpus_dir} holds one document: a split by document needs at least two; "
+            "add documents or pass --eval-fraction 0 (no eval split)"
+        )
+    out = Path(out)
+    generator = _make_generator(generate, seed) if generate is not None else None
+    config = PairsConfig(
+        corpus=str(corpus_dir), queries=str(Path(queries).resolve()) if queries else None,
+        generate=getattr(generator, "name", None), per_page=per_page, eval_fraction=eval_fraction, seed=seed,
+        filter_model=_label(filter_model), filter_top_k=filter_top_k, generator=generator.settings() if generator else {},
+    )  # fmt: skip
+
+    all_queries = read_user_queries(queries, table) if queries is not None else []
+    filtered: dict[str, int] = {}
+    failures: list[dict[str, Any]] = []
+    if generator is not None:
+        pages = corpus_pages(corpus_dir, table)
+        made, filtered, failures = _generated_queries(generator, pages, per_page, show_progress)
+        if filter_model is not None and made:
+            made, dropped = _roundtrip(made, pages, filter_model, filter_top_k, show_progress)
+            filtered["roundtrip"] = dropped
+        taken = {q.query_id for q in all_queries}
+        all_queries += [
+            q if q.query_id not in taken else q.model_copy(update={"query_id": f"gen:{q.query_id}"})
+            for q in made
+        ]
+    if not all_queries:
+        why = f"; first failure: {failures[0]['error']}" if failures else ""
+        raise PagefitError(f"no queries left to pair (filtered: {filtered or 'none'}){why}")
+
+    page_doc = dict(zip(table["page_id"], table["doc_id"], strict=True))
+    train_q, eval_q = split_by_document(all_queries, page_doc, eval_fraction, seed)
+    return _write(out, config, table, train_q, eval_q, filtered, failures, start)
+
+
+def _write(
+    out: Path,
+    config: PairsConfig,
+    table: datasets.Dataset,
+    train_q: list[Query],
+    eval_q: list[Query],
+    filtered: dict[str, int],
+    failures: list[dict[str, Any]],
+    start: float,
+) -> PairsResult:
+    import datasets
+
+    page_rows = {
+        pid: (img, doc)
+        for pid, img, doc in zip(table["page_id"], table["image"], table["doc_id"], strict=True)
+    }
+    page_doc = {pid: doc for pid, (_, doc) in page_rows.items()}
+    dsd = datasets.DatasetDict(
+        {"train": _split_dataset(train_q, page_rows), "eval": _split_dataset(eval_q, page_rows)}
+    )
+    # Synthetic queries by kind; the user's own all count as "user" (whatever "kind" their file gives).
+    kinds = Counter(q.kind if getattr(q, "origin", "user") != "user" else "user" for q in train_q + eval_q)
+    docs = {
+        name: sorted({page_doc[p] for q in qs for p in q.page_ids})
+        for name, qs in (("train", train_q), ("eval", eval_q))
+    }
+    result = PairsResult(
+        out=out, train_rows=len(dsd["train"]), eval_rows=len(dsd["eval"]), train_queries=len(train_q),
+        eval_queries=len(eval_q), train_docs=docs["train"], eval_docs=docs["eval"], pages=len(table),
+        pages_with_queries=len({p for q in train_q + eval_q for p in q.page_ids}), kinds=dict(kinds.most_common()),
+        filtered=filtered, failures=len(failures), seconds=0.0,
+    )  # fmt: skip
+    tmp = prepare_out(out)
+    try:
+        with quiet_datasets():
+            dsd.save_to_disk(str(tmp), num_shards=shards(dsd))
+        write_queries(tmp / EVAL_QUERIES, eval_q) if eval_q else atomic_write_text(tmp / EVAL_QUERIES, "")
+        rows = [
+            {**q.model_dump(exclude_none=True), "split": s}
+            for s, qs in (("train", train_q), ("eval", eval_q))
+            for q in qs
+        ]
+        _write_jsonl(tmp / ALL_QUERIES, rows)
+        if failures:
+            _write_jsonl(tmp / FAILURES, failures)
+        result.seconds = round(time.perf_counter() - start, 2)
+        meta = {"pagefit_version": __version__, "kind": "pairs", "corpus": config.corpus, "config": asdict(config),
+                **{k: v for k, v in asdict(result).items() if k != "out"},
+                "queries_per_page": round(result.queries_per_page, 3)}  # fmt: skip
+        atomic_write_json(tmp / PAIRS_META, meta)
+        publish(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if failures:
+        logger.warning("%d page(s) got no generated queries: see %s", len(failures), out / FAILURES)
+    return result
+
+
+def read_failures(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """The generation failures recorded in a pairs folder."""
+    f = Path(path) / FAILURES
+    return read_jsonl(f) if f.is_file() else []

@@ -1,0 +1,386 @@
+"""`pagefit pairs`: every queries format, unknown pages, synthetic queries, the split, the folder contract."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import datasets
+import pytest
+from typer.testing import CliRunner
+
+from pagefit.errors import PagefitError
+from pagefit.pairs import EVAL_QUERIES, PAIRS_META, load_pairs, pairs, split_by_document
+from pagefit.queries import Query, read_queries
+
+# Topics of a small multi-document corpus: every page has a heading, prose with numbers, a responsible
+# office and a table, so the text generator has material for every kind of query.
+TOPICS = {
+    "reports/harbor": ["container cranes", "dredging budget", "ferry routes"],
+    "reports/orchard": ["apple scab", "pruning cuts", "pollinator hives"],
+    "manuals/reactor": ["coolant pumps", "control rods", "radiation badges"],
+    "policy/library": ["late fees", "rare manuscripts", "reading rooms"],
+}
+TITLES = {
+    "reports/harbor": "Harbor Authority",
+    "reports/orchard": "Orchard Trust",
+    "manuals/reactor": "Reactor Operations",
+    "policy/library": "City Library",
+}
+
+
+def page_text(doc: str, topic: str, n: int) -> str:
+    """A page in the style of a text layer: running header, numbered heading, prose, a table."""
+    title = TITLES[doc]
+    return "\n".join([
+        f"{title} Annual Report 2023 Page {n} of 3",
+        f"{n}. {topic.title()}",
+        f"The {topic} budget rose to {17 * n + len(topic)} units in 2023, driven by new equipment.",
+        f"The {topic.split()[0]} office in room {100 + n} is responsible for {topic}.",
+        f"Table {n}. {topic.capitalize()} by site, 2023",
+        "Site 2022 2023",
+        f"North {n + 3} {n + 5}",
+        f"South {n + 7} {n + 2}",
+        f"{title} | 2023",
+    ])  # fmt: skip
+
+
+def make_corpus(root: Path, docs: dict[str, list[str]], *, size: tuple[int, int] = (160, 200)) -> Path:
+    """Write a corpus folder in the DESIGN.md layout for `docs` = {doc_id: [page text, ...]}.
+
+    Page text also goes into the OCR text cache under the image hash, as `pagefit ingest` does, so the
+    `ocr-minilm` model reads it without running OCR.
+    """
+    from PIL import Image, ImageDraw
+
+    from pagefit._io import image_key
+    from pagefit.corpus import CORPUS_COLUMNS
+    from pagefit.ocr import PageTextCache
+
+    (root / "images").mkdir(parents=True, exist_ok=True)
+    rows: dict[str, list] = {c: [] for c in CORPUS_COLUMNS}
+    cache = PageTextCache()
+    for doc, texts in docs.items():
+        for n, text in enumerate(texts, 1):
+            image = Image.new("RGB", size, "white")
+            draw = ImageDraw.Draw(image)
+            for i, line in enumerate(text.splitlines()[:16]):
+                draw.text((4, 4 + 11 * i), line[:30], fill="black")
+            draw.text((4, size[1] - 12), f"{doc} {n}", fill="gray")
+            rel = f"images/{doc.replace('/', '__')}-p{n}.png"
+            image.save(root / rel)
+            key = image_key(Image.open(root / rel).convert("RGB"))
+            cache.put(key, text, "pdf")
+            values = [f"{doc}#p{n}", doc, f"{doc}.pdf", n, rel, size[0], size[1], text, "pdf", key]
+            for col, value in zip(CORPUS_COLUMNS, values, strict=True):
+                rows[col].append(value)
+    datasets.Dataset.from_dict(rows).save_to_disk(str(root / "pages"))
+    (root / "manifest.json").write_text(
+        json.dumps({"pagefit_version": "test", "counts": {"pages": len(rows["page_id"])}})
+    )
+    (root / "rejects.jsonl").write_text("")
+    return root
+
+
+def topic_docs() -> dict[str, list[str]]:
+    return {doc: [page_text(doc, t, n) for n, t in enumerate(topics, 1)] for doc, topics in TOPICS.items()}
+
+
+@pytest.fixture
+def corpus(tmp_path) -> Path:
+    return make_corpus(tmp_path / "corpus", topic_docs())
+
+
+def write_jsonl(path: Path, rows: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def write_table(path: Path, rows: list[dict], delimiter: str) -> Path:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]), delimiter=delimiter)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+USER_QUERIES = [
+    {"query": "which cranes handle containers", "page_id": "reports/harbor#p1"},
+    {"query": "ferry timetable", "page_id": "reports/harbor#p3"},
+    {"query": "fungus on apple leaves", "page_id": "reports/orchard#p1"},
+    {"query": "bee hives in the orchard", "page_id": "reports/orchard#p3"},
+    {"query": "pump maintenance", "page_id": "manuals/reactor#p1"},
+    {"query": "fines for returning books late", "page_id": "policy/library#p1"},
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# User queries: every format
+# ---------------------------------------------------------------------------------------------
+
+
+def _pairs_of(out: Path) -> dict[str, set[str]]:
+    dsd = datasets.load_from_disk(str(out))
+    found: dict[str, set[str]] = {}
+    for split in dsd.values():
+        for q, pid in zip(split["query"], split["page_id"], strict=True):
+            found.setdefault(q, set()).add(pid)
+    return found
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "tsv"])
+def test_user_queries_every_format(corpus, tmp_path, fmt):
+    path = tmp_path / f"queries.{fmt}"
+    if fmt == "jsonl":
+        write_jsonl(path, USER_QUERIES)
+    else:
+        write_table(path, USER_QUERIES, "," if fmt == "csv" else "\t")
+    result = pairs(corpus, tmp_path / "pairs", queries=path, eval_fraction=0.25, show_progress=False)
+    assert _pairs_of(tmp_path / "pairs") == {q["query"]: {q["page_id"]} for q in USER_QUERIES}
+    assert result.train_queries + result.eval_queries == len(USER_QUERIES)
+    assert result.kinds == {"user": len(USER_QUERIES)}
+
+
+def test_several_relevant_pages_become_one_row_each(corpus, tmp_path):
+    rows = [
+        *USER_QUERIES,
+        {"query": "annual budget rises", "page_ids": ["reports/harbor#p2", "reports/harbor#p3"]},
+    ]
+    write_jsonl(tmp_path / "q.jsonl", rows)
+    pairs(corpus, tmp_path / "pairs", queries=tmp_path / "q.jsonl", eval_fraction=0.25, show_progress=False)
+    assert _pairs_of(tmp_path / "pairs")["annual budget rises"] == {"reports/harbor#p2", "reports/harbor#p3"}
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_queries_by_source_file_and_page_number(corpus, tmp_path, fmt):
+    rows = [
+        {"query": "cranes for containers", "source": "reports/harbor.pdf", "page_number": 1},
+        {"query": "ferry timetable", "file": "harbor.pdf", "page": 3},  # unique file name is enough
+        {"query": "apple fungus", "source": "reports/orchard", "page_number": 1},  # doc id works too
+        {"query": "pump maintenance", "page_id": "manuals/reactor#p1"},  # mixed with page ids
+    ]
+    path = tmp_path / f"q.{fmt}"
+    if fmt == "jsonl":
+        write_jsonl(path, rows)
+    else:
+        fields = ["query", "source", "file", "page_number", "page", "page_id"]
+        write_table(path, [{k: r.get(k, "") for k in fields} for r in rows], ",")
+    pairs(corpus, tmp_path / "pairs", queries=path, eval_fraction=0.3, show_progress=False)
+    assert _pairs_of(tmp_path / "pairs") == {
+        "cranes for containers": {"reports/harbor#p1"},
+        "ferry timetable": {"reports/harbor#p3"},
+        "apple fungus": {"reports/orchard#p1"},
+        "pump maintenance": {"manuals/reactor#p1"},
+    }
+
+
+def test_unknown_page_ids_are_listed(corpus, tmp_path):
+    rows = [
+        *USER_QUERIES,
+        {"query": "x y", "page_id": "reports/harbor#p9"},
+        {"query": "z w", "page_id": "nope"},
+    ]
+    write_jsonl(tmp_path / "q.jsonl", rows)
+    with pytest.raises(PagefitError, match=r"2 page id\(s\) not in the corpus: nope, reports/harbor#p9"):
+        pairs(corpus, tmp_path / "pairs", queries=tmp_path / "q.jsonl", show_progress=False)
+    assert not (tmp_path / "pairs").exists()
+
+
+def test_unknown_source_pages_are_listed(corpus, tmp_path):
+    rows = [
+        {"query": "a b", "source": "reports/harbor.pdf", "page_number": 7},
+        {"query": "c d", "source": "missing.pdf", "page_number": 1},
+        {"query": "e f", "source": "reports/harbor.pdf", "page_number": 1},
+    ]
+    write_jsonl(tmp_path / "q.jsonl", rows)
+    with pytest.raises(PagefitError) as err:
+        pairs(corpus, tmp_path / "pairs", queries=tmp_path / "q.jsonl", show_progress=False)
+    assert "2 record(s)" in str(err.value)
+    assert "reports/harbor.pdf page 7 (line 1)" in str(err.value)
+    assert "missing.pdf page 1 (line 2)" in str(err.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# Synthetic queries and the folder contract
+# ---------------------------------------------------------------------------------------------
+
+
+def test_text_generator_pairs_folder_contract(corpus, tmp_path):
+    out = tmp_path / "pairs"
+    result = pairs(corpus, out, generate="text", per_page=4, eval_fraction=0.25, seed=3, show_progress=False)
+    dsd = datasets.load_from_disk(str(out))
+    assert list(dsd) == ["train", "eval"]
+    for split in dsd.values():
+        assert split.column_names == ["query", "image", "page_id", "doc_id"]
+        assert all(not Path(p).is_absolute() and (corpus / p).is_file() for p in split["image"])
+    # Whole documents per split, at least one in each, and the eval share close to the fraction.
+    assert not set(dsd["train"]["doc_id"]) & set(dsd["eval"]["doc_id"])
+    assert set(result.train_docs) | set(result.eval_docs) == set(TOPICS)
+    assert len(result.eval_docs) == 1
+    # Several kinds per page, recorded with each query, at most per_page per page.
+    assert result.pages_with_queries == 12 and 3 <= result.queries_per_page <= 4
+    assert len(result.kinds) >= 4
+    all_queries = [json.loads(x) for x in (out / "queries.jsonl").read_text().splitlines()]
+    assert {q["split"] for q in all_queries} == {"train", "eval"}
+    assert all(q["kind"] in result.kinds for q in all_queries)
+    # eval_queries.jsonl: the eval split in the queries format.
+    eval_queries = read_queries(out / EVAL_QUERIES)
+    assert {q.query for q in eval_queries} == set(dsd["eval"]["query"])
+    assert {p for q in eval_queries for p in q.page_ids} == set(dsd["eval"]["page_id"])
+    meta = json.loads((out / PAIRS_META).read_text())
+    assert meta["corpus"] == str(corpus.resolve())
+    assert meta["config"]["generate"] == "text" and meta["config"]["per_page"] == 4
+    assert meta["kinds"] == result.kinds
+
+
+def test_same_seed_same_pairs(corpus, tmp_path):
+    a = pairs(corpus, tmp_path / "a", generate="text", seed=1, show_progress=False)
+    b = pairs(corpus, tmp_path / "b", generate="text", seed=1, show_progress=False)
+    assert (tmp_path / "a" / "queries.jsonl").read_text() == (tmp_path / "b" / "queries.jsonl").read_text()
+    assert a.eval_docs == b.eval_docs
+
+
+def test_load_pairs_resolves_images_and_lists_missing(corpus, tmp_path):
+    pairs(corpus, tmp_path / "pairs", generate="text", show_progress=False)
+    dsd = load_pairs(tmp_path / "pairs")
+    assert all(Path(p).is_absolute() and Path(p).is_file() for s in dsd.values() for p in s["image"])
+    assert dsd["train"].column_names == ["query", "image", "page_id", "doc_id"]
+    moved = tmp_path / "moved"
+    corpus.rename(moved)
+    with pytest.raises(PagefitError, match=r"12 image file\(s\) missing"):
+        load_pairs(tmp_path / "pairs")
+    assert len(load_pairs(tmp_path / "pairs", corpus=moved)["train"]) == len(dsd["train"])
+
+
+def test_two_documents_split_one_each_and_one_document_is_refused(tmp_path):
+    docs = topic_docs()
+    two = make_corpus(tmp_path / "two", {d: docs[d] for d in list(docs)[:2]})
+    result = pairs(two, tmp_path / "p2", generate="text", eval_fraction=0.01, show_progress=False)
+    assert len(result.train_docs) == 1 and len(result.eval_docs) == 1
+    one = make_corpus(tmp_path / "one", {"reports/harbor": docs["reports/harbor"]})
+    with pytest.raises(PagefitError, match="--eval-fraction 0"):
+        pairs(one, tmp_path / "p1", generate="text", show_progress=False)
+    result = pairs(one, tmp_path / "p1", generate="text", eval_fraction=0, show_progress=False)
+    assert result.eval_rows == 0 and result.train_rows > 0
+    assert datasets.load_from_disk(str(tmp_path / "p1"))["eval"].column_names == [
+        "query",
+        "image",
+        "page_id",
+        "doc_id",
+    ]
+
+
+def test_split_keeps_documents_linked_by_a_query_together():
+    page_doc = {f"d{i}#p1": f"d{i}" for i in range(6)}
+    queries = [Query(query_id=f"q{i}", query=f"query {i}", page_ids=[f"d{i}#p1"]) for i in range(6)]
+    queries.append(Query(query_id="both", query="spans two", page_ids=["d0#p1", "d5#p1"]))
+    for seed in range(5):
+        train, eval_ = split_by_document(queries, page_doc, 0.3, seed)
+        train_docs = {page_doc[p] for q in train for p in q.page_ids}
+        eval_docs = {page_doc[p] for q in eval_ for p in q.page_ids}
+        assert train_docs and eval_docs and not train_docs & eval_docs
+        assert {"d0", "d5"} <= train_docs or {"d0", "d5"} <= eval_docs
+
+
+def test_out_folder_that_is_not_pairs_is_not_overwritten(corpus, tmp_path):
+    (tmp_path / "precious").mkdir()
+    (tmp_path / "precious" / "thesis.tex").write_text("keep me")
+    with pytest.raises(PagefitError, match="not a pagefit pairs folder"):
+        pairs(corpus, tmp_path / "precious", generate="text", show_progress=False)
+    assert (tmp_path / "precious" / "thesis.tex").read_text() == "keep me"
+    pairs(corpus, tmp_path / "pairs", generate="text", show_progress=False)
+    pairs(
+        corpus,
+        tmp_path / "pairs",
+        queries=write_jsonl(tmp_path / "q.jsonl", USER_QUERIES),
+        show_progress=False,
+    )
+    assert _pairs_of(tmp_path / "pairs").keys() == {q["query"] for q in USER_QUERIES}  # replaced, not merged
+
+
+def test_user_and_generated_queries_combine(corpus, tmp_path):
+    result = pairs(corpus, tmp_path / "pairs", queries=write_jsonl(tmp_path / "q.jsonl", USER_QUERIES),
+                   generate="text", per_page=2, show_progress=False)  # fmt: skip
+    assert result.kinds["user"] == len(USER_QUERIES) and len(result.kinds) >= 3
+
+
+@pytest.fixture(scope="module")
+def ocr_minilm():
+    from pagefit.models import load_model
+
+    return load_model("ocr-minilm")
+
+
+def test_roundtrip_filter_keeps_exactly_the_queries_ranked_in_top_k(tmp_path, ocr_minilm):
+    from pagefit.corpus import load_corpus
+    from pagefit.pairs import corpus_pages
+    from pagefit.querygen.filters import positive_ranks
+
+    docs = topic_docs()
+    # Near-copies of one document (another year) make some queries rank the twin page first.
+    docs["reports/harbor-2022"] = [t.replace("2023", "2022") for t in docs["reports/harbor"]]
+    corpus = make_corpus(tmp_path / "corpus", docs)
+    unfiltered = pairs(corpus, tmp_path / "all", generate="text", per_page=4, show_progress=False)
+    made = [json.loads(x) for x in (tmp_path / "all" / "queries.jsonl").read_text().splitlines()]
+    pages = corpus_pages(corpus, load_corpus(corpus))
+    ranks = positive_ranks(ocr_minilm, [q["query"] for q in made], [q["page_ids"] for q in made], pages,
+                           show_progress=False)  # fmt: skip
+    assert 0 < sum(r > 1 for r in ranks) < len(ranks)
+
+    result = pairs(corpus, tmp_path / "pairs", generate="text", per_page=4, filter_model=ocr_minilm,
+                   filter_top_k=1, show_progress=False)  # fmt: skip
+    kept = [json.loads(x)["query"] for x in (tmp_path / "pairs" / "queries.jsonl").read_text().splitlines()]
+    assert kept == [q["query"] for q, r in zip(made, ranks, strict=True) if r == 1]
+    assert result.filtered["roundtrip"] == sum(r > 1 for r in ranks)
+    assert unfiltered.train_queries + unfiltered.eval_queries == len(made)
+
+
+# ---------------------------------------------------------------------------------------------
+# CLI
+# ---------------------------------------------------------------------------------------------
+
+
+def test_cli_pairs_generate_text(corpus, tmp_path):
+    from pagefit.cli import app
+
+    out = tmp_path / "pairs"
+    res = CliRunner().invoke(app, ["pairs", str(corpus), "--generate", "text", "--per-page", "3", "--out", str(out),
+                                   "--eval-fraction", "0.25", "--no-progress"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "queries per page" in res.output and "kinds:" in res.output
+    assert len(load_pairs(out)["eval"]) > 0
+
+
+def test_cli_pairs_errors_are_one_line(corpus, tmp_path):
+    import subprocess
+    import sys
+
+    bad = write_jsonl(tmp_path / "q.jsonl", [{"query": "a b", "page_id": "nope#p1"}])
+    pagefit = Path(sys.executable).with_name("pagefit")
+    proc = subprocess.run([str(pagefit), "pairs", str(corpus), "--queries", str(bad), "--out", str(tmp_path / "p")],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 1
+    assert "nope#p1" in proc.stderr and "Traceback" not in proc.stderr
+    proc = subprocess.run([str(pagefit), "pairs", str(corpus), "--out", str(tmp_path / "p")],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 1 and "--queries FILE" in proc.stderr
+
+
+def test_sample_corpus_user_queries_and_text_generator(sample_corpus, sample_queries, tmp_path):
+    """A corpus made by `pagefit ingest` (PDF text layers, an OCR'd scan, a screenshot) with its natural queries."""
+    natural = read_queries(sample_queries)
+    result = pairs(sample_corpus, tmp_path / "pairs", queries=sample_queries, generate="text", per_page=4,
+                   eval_fraction=0.3, show_progress=False)  # fmt: skip
+    assert result.kinds["user"] == len(natural)
+    assert len(result.kinds) >= 5  # user + at least four synthetic kinds
+    pages = datasets.load_from_disk(str(sample_corpus / "pages"))
+    with_text = {pid for pid, text in zip(pages["page_id"], pages["text"], strict=True) if text.strip()}
+    queries = [json.loads(x) for x in (tmp_path / "pairs" / "queries.jsonl").read_text().splitlines()]
+    generated = {q["page_ids"][0] for q in queries if q.get("kind") != "user"}
+    assert generated == with_text  # every page with text got synthetic queries
+    eval_ids = {q.query_id for q in read_queries(tmp_path / "pairs" / EVAL_QUERIES)}
+    assert eval_ids and eval_ids <= {q["query_id"] for q in queries if q["split"] == "eval"}
+    assert {
+        q.query_id for q in natural
+    } & eval_ids  # natural queries of held-out documents stay usable for eval
