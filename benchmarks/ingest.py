@@ -63,8 +63,9 @@ def main() -> None:
     from pagefit._sample_docs import write_sample_documents
 
     work = Path(tempfile.mkdtemp(prefix="pagefit-bench-ingest-"))
-    docs = write_sample_documents(work / "sample", n_docs=args.docs, pages_per_doc=args.pages, seed=0,
-                                  with_images=False).docs_dir
+    docs = write_sample_documents(
+        work / "sample", n_docs=args.docs, pages_per_doc=args.pages, seed=0, with_images=False
+    ).docs_dir
     n_pages = args.docs * args.pages
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PAGEFIT_CACHE_DIR": str(work / "cache")}
     pagefit = str(Path(sys.executable).with_name("pagefit"))
@@ -74,13 +75,38 @@ def main() -> None:
     rows.append(("bare pypdfium2 render loop", seconds, rss))
     for workers in (1, 2):
         out = work / f"corpus-{workers}"
-        cmd = [pagefit, "ingest", str(docs), "--out", str(out), "--ocr", "never", "--dpi", str(args.dpi),
-               "--workers", str(workers), "--no-progress"]
+        cmd = [
+            pagefit,
+            "ingest",
+            str(docs),
+            "--out",
+            str(out),
+            "--ocr",
+            "never",
+            "--dpi",
+            str(args.dpi),
+            "--workers",
+            str(workers),
+            "--no-progress",
+        ]
         seconds, rss = run_measured(cmd, env)
         rows.append((f"pagefit ingest --workers {workers}", seconds, rss))
     out = work / "corpus-1"
-    seconds, rss = run_measured([pagefit, "ingest", str(docs), "--out", str(out), "--ocr", "never",
-                                 "--dpi", str(args.dpi), "--no-progress"], env)
+    seconds, rss = run_measured(
+        [
+            pagefit,
+            "ingest",
+            str(docs),
+            "--out",
+            str(out),
+            "--ocr",
+            "never",
+            "--dpi",
+            str(args.dpi),
+            "--no-progress",
+        ],
+        env,
+    )
     rows.append(("pagefit ingest, second run (all unchanged)", seconds, rss))
 
     base = rows[0][1]

@@ -17,6 +17,7 @@ __all__ = [
     "ingest",
     "load_corpus",
     "load_model",
+    "load_pairs",
     "mine",
     "pairs",
     "read_queries",
@@ -29,6 +30,7 @@ _LAZY = {
     "ingest": "pagefit.ingest",
     "load_corpus": "pagefit.corpus",
     "load_model": "pagefit.models",
+    "load_pairs": "pagefit.pairs",
     "mine": "pagefit.mine",
     "pairs": "pagefit.pairs",
     "read_queries": "pagefit.queries",
@@ -42,7 +44,7 @@ if TYPE_CHECKING:
     from pagefit.ingest import ingest
     from pagefit.mine import mine
     from pagefit.models import load_model
-    from pagefit.pairs import pairs
+    from pagefit.pairs import load_pairs, pairs
     from pagefit.queries import read_queries
     from pagefit.train import train
 
