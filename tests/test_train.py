@@ -430,3 +430,13 @@ def test_hub_layout_dataset_with_pil_images(mined, tiny_qwen3vl_path, tmp_path):
     result = train(config, output=str(tmp_path / "out"), model=str(tiny_qwen3vl_path), matryoshka_dims=[64],
                    truncate_dim=64, max_steps=1, batch_size=4, eval_every=1)  # fmt: skip
     assert result.summary["data"]["eval_corpus"] == 20 and "ndcg@10" in result.final_metrics
+
+
+def test_short_runs_never_spend_every_step_on_warmup() -> None:
+    from pagefit._train_config import TrainConfig
+    from pagefit._train_trainer import _warmup_steps
+
+    assert _warmup_steps(TrainConfig(max_steps=1, warmup=0.1)) == 0  # the one step trains at full lr
+    assert _warmup_steps(TrainConfig(max_steps=3, warmup=5)) == 2
+    assert _warmup_steps(TrainConfig(max_steps=100, warmup=0.1)) == 10
+    assert _warmup_steps(TrainConfig(warmup=0.1)) == 0.1  # epochs: the trainer takes the fraction

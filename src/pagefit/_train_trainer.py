@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,15 @@ def _steps(value: float) -> float | int:
     return value if value < 1 else int(value)
 
 
+def _warmup_steps(config: TrainConfig) -> float | int:
+    """Warmup, but never every step of a short `max_steps` run (that step would run at lr 0)."""
+    warmup = _steps(config.warmup)
+    if not config.max_steps:
+        return warmup
+    steps = math.ceil(config.max_steps * warmup) if isinstance(warmup, float) else warmup
+    return min(steps, config.max_steps - 1)
+
+
 def training_args(
     config: TrainConfig, out: Path, precision: str, columns: list[str], *, router: bool, evaluate: bool
 ) -> SentenceTransformerTrainingArguments:
@@ -62,7 +72,7 @@ def training_args(
         per_device_train_batch_size=config.batch_size,
         per_device_eval_batch_size=config.eval_batch_size or config.batch_size,
         learning_rate=config.lr,
-        warmup_steps=_steps(config.warmup),
+        warmup_steps=_warmup_steps(config),
         weight_decay=config.weight_decay,
         bf16=precision == "bf16",
         fp16=precision == "fp16",

@@ -118,7 +118,7 @@ def demo(
     if fresh:
         shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True, exist_ok=True)
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # never fold paths and commands people copy
     steps = _Steps(console, total=7)
     started = time.perf_counter()
 
