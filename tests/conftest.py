@@ -306,3 +306,19 @@ def sample_corpus(sample_corpus_source: Path, tmp_path: Path) -> Iterator[Path]:
 def image_variants(tmp_path: Path) -> dict[str, ImageVariant]:
     """One small image per format and mode (png, jpg, jpeg, webp, bmp, tif, 3-frame tif, CMYK, I;16, RGBA, P, 1)."""
     return write_image_variants(tmp_path / "image-variants")
+
+
+@pytest.fixture
+def own_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Empty OCR text and embedding caches for this test only."""
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("PAGEFIT_CACHE_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture(scope="session")
+def ocr_minilm():
+    """One untrained built-in ocr-minilm per session, for tests that do not change its weights."""
+    from pagefit.models import load_model
+
+    return load_model("ocr-minilm", device="cpu")

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pagefit._io import image_key
+from _pages import make_cached_pages
 from pagefit.embeddings import (
     EmbeddingCache,
     encode_corpus,
@@ -25,7 +25,6 @@ from pagefit.embeddings import (
 from pagefit.errors import PagefitError
 from pagefit.models import load_model, model_fingerprint
 from pagefit.models.ocr_minilm import minilm_path
-from pagefit.ocr import PageTextCache
 
 TEXTS = [
     "annual report revenue table for 2023",
@@ -37,29 +36,14 @@ TEXTS = [
 
 
 @pytest.fixture(autouse=True)
-def _own_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("PAGEFIT_CACHE_DIR", str(tmp_path / "cache"))
-
-
-@pytest.fixture(scope="session")
-def ocr_minilm():
-    return load_model("ocr-minilm", device="cpu")
+def _own_cache(own_cache):
+    return own_cache
 
 
 @pytest.fixture
 def pages(tmp_path) -> list[str]:
     """Page images on disk whose text ingest has put in the text cache."""
-    folder = tmp_path / "images"
-    folder.mkdir()
-    text_cache = PageTextCache()
-    paths = []
-    for i, text in enumerate(TEXTS):
-        image = Image.new("RGB", (40, 56), (40 * i, 90, 200))
-        path = folder / f"p{i}.png"
-        image.save(path)
-        text_cache.put(image_key(image), text, "pdf")
-        paths.append(str(path))
-    return paths
+    return make_cached_pages(tmp_path / "images", TEXTS)
 
 
 class CountingEncoder:

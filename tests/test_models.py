@@ -12,6 +12,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 import pagefit.ocr
+from _pages import make_cached_pages
 from pagefit._io import image_key
 from pagefit.errors import PagefitError
 from pagefit.models import (
@@ -34,15 +35,9 @@ TOPICS = [
 
 
 @pytest.fixture(autouse=True)
-def _own_cache(tmp_path, monkeypatch):
+def _own_cache(own_cache):
     """Each test gets empty OCR text and embedding caches."""
-    monkeypatch.setenv("PAGEFIT_CACHE_DIR", str(tmp_path / "cache"))
-
-
-@pytest.fixture(scope="session")
-def ocr_minilm():
-    """One untrained ocr-minilm for tests that do not change its weights."""
-    return load_model("ocr-minilm", device="cpu")
+    return own_cache
 
 
 @pytest.fixture(scope="session")
@@ -50,20 +45,6 @@ def saved_ocr_minilm(ocr_minilm, tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("saved") / "ocr-minilm"
     ocr_minilm.save(str(folder))
     return folder
-
-
-def make_pages(folder: Path, texts: list[str]) -> list[str]:
-    """Distinct page images saved as PNG, their text put in the text cache as ingest would."""
-    folder.mkdir(parents=True, exist_ok=True)
-    cache = PageTextCache()
-    paths = []
-    for i, text in enumerate(texts):
-        image = Image.new("RGB", (48, 64), (20 * i, 120, 255 - 20 * i))
-        path = folder / f"page{i}.png"
-        image.save(path)
-        cache.put(image_key(image), text, "pdf")
-        paths.append(str(path))
-    return paths
 
 
 def count_ocr(monkeypatch, text: str = "unused") -> list[int]:
@@ -90,7 +71,7 @@ def test_ocr_minilm_text_route_is_all_minilm(ocr_minilm):
 
 def test_page_route_reads_cached_text(ocr_minilm, tmp_path, monkeypatch):
     calls = count_ocr(monkeypatch)
-    paths = make_pages(tmp_path / "pages", TOPICS)
+    paths = make_cached_pages(tmp_path / "pages", TOPICS)
     pil = [Image.open(p) for p in paths]
 
     from_paths = ocr_minilm.encode_document(paths)
@@ -138,7 +119,7 @@ def test_training_moves_the_shared_encoder(ocr_minilm, tmp_path):
     )
 
     model = copy.deepcopy(ocr_minilm)
-    paths = make_pages(tmp_path / "pages", TOPICS)
+    paths = make_cached_pages(tmp_path / "pages", TOPICS)
     data = Dataset.from_dict(
         {"query": [f"what about {t}?" for t in TOPICS], "image": paths, "negative_0": paths[1:] + paths[:1]}
     )
@@ -173,7 +154,7 @@ def torch_equal(a, b) -> bool:
 
 
 def test_save_then_load_without_trusting_remote_code(ocr_minilm, saved_ocr_minilm, tmp_path):
-    paths = make_pages(tmp_path / "pages", TOPICS)
+    paths = make_cached_pages(tmp_path / "pages", TOPICS)
     modules = json.loads((saved_ocr_minilm / "router_config.json").read_text())["types"].values()
     assert "pagefit.models.ocr_text.OcrText" in modules
 
