@@ -27,7 +27,7 @@ DEFAULT_DIMS = "384,256,192,128,96,64,32"
 
 def build_corpus(work: Path, docs: int, pages: int) -> tuple[Path, Path]:
     """Sample PDF reports (text layer, no OCR needed) ingested into a corpus, and their queries."""
-    from pagefit._sample_docs import write_sample_documents
+    from pagefit.demo.documents import write_sample_documents
     from pagefit.ingest import ingest
 
     sample = write_sample_documents(work / "sample", n_docs=docs, pages_per_doc=pages, with_images=False)
@@ -93,7 +93,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="pagefit-bench-") as tmp:
         work = Path(tmp)
         os.environ["PAGEFIT_CACHE_DIR"] = str(work / "cache")  # ingest fills its text cache: no OCR below
-        from pagefit.evaluate import evaluate
+        from pagefit.evaluation import evaluate
         from pagefit.models import load_model
 
         corpus, queries = build_corpus(work, args.docs, args.pages)

@@ -60,7 +60,7 @@ def main() -> None:
     parser.add_argument("--dpi", type=int, default=120)
     args = parser.parse_args()
 
-    from pagefit._sample_docs import write_sample_documents
+    from pagefit.demo.documents import write_sample_documents
 
     work = Path(tempfile.mkdtemp(prefix="pagefit-bench-ingest-"))
     docs = write_sample_documents(

@@ -20,7 +20,7 @@ from pathlib import Path
 
 def build_mined(root: Path, docs: int, pages: int, seed: int, negatives: int) -> Path:
     """Sample documents -> corpus -> pairs -> mined, under `root`."""
-    from pagefit._sample_docs import write_sample_documents
+    from pagefit.demo.documents import write_sample_documents
     from pagefit.ingest import ingest
     from pagefit.mine import mine
     from pagefit.pairs import pairs

@@ -17,7 +17,7 @@ import sys
 from pathlib import Path
 
 from pagefit.errors import PagefitError
-from pagefit.evaluate import evaluate
+from pagefit.evaluation import evaluate
 from pagefit.ingest import ingest
 from pagefit.mine import mine
 from pagefit.pairs import pairs

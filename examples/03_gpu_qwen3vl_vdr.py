@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 from pagefit.errors import PagefitError
-from pagefit.evaluate import evaluate
+from pagefit.evaluation import evaluate
 from pagefit.models import load_model
 from pagefit.pairs import load_pairs_meta
 from pagefit.train import train

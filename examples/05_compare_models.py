@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 
 from pagefit.errors import PagefitError
-from pagefit.evaluate import evaluate
+from pagefit.evaluation import evaluate
 
 
 def main() -> None:

@@ -129,7 +129,7 @@ def minilm_source_dir() -> Path:
 
 
 def _corpus_lines() -> list[str]:
-    from pagefit._sample_docs import sample_text_lines
+    from pagefit.demo.documents import sample_text_lines
 
     lines = [line for line in _TOKENIZER_CORPUS.strip().splitlines() if line]
     # Plus the sample documents' own text, so that page text and queries split into sensible pieces.

@@ -63,7 +63,7 @@ from _tiny_models import (  # noqa: E402
     build_tiny_siglip,
     minilm_source_dir,
 )
-from pagefit._sample_docs import ImageVariant, SampleDocs, write_image_variants, write_sample_documents  # noqa: E402
+from pagefit.demo.documents import ImageVariant, SampleDocs, write_image_variants, write_sample_documents  # noqa: E402
 
 # ------------------------------------------------------------------------------------------------ network guard
 

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 import pagefit.cli
 from _tiny_models import QWEN3VL_IMAGE_SIZE  # tests/ is on sys.path (conftest)
 from pagefit._io import image_key
-from pagefit.evaluate import Report, evaluate
+from pagefit.evaluation import Report, evaluate
 from pagefit.ocr import PageTextCache
 
 WORDS = ["harbor", "orchard", "reactor", "library", "invoice", "budget", "turbine", "glacier", "violin", "pepper",
@@ -316,7 +316,7 @@ def test_text_only_reranker_reads_page_text(ws, caplog, tmp_path):
 
     _write_bert_checkpoint(tmp_path / "bert", seed=0)
     reranker = CrossEncoder(str(tmp_path / "bert"), num_labels=1)  # a tiny BERT with a fresh score head
-    with caplog.at_level(logging.WARNING, logger="pagefit.evaluate"):
+    with caplog.at_level(logging.WARNING, logger="pagefit.evaluation"):
         report = evaluate(
             ws.corpus, ws.queries, [], bm25=True, reranker=reranker, rerank_top_k=3, show_progress=False
         )
@@ -375,7 +375,7 @@ def test_settings_are_checked_before_any_work(ws):
 
 
 def test_cli_parses_dims_and_model_names(ws, tmp_path):
-    from pagefit.cli.evaluate import _parse_dims, _parse_models
+    from pagefit.cli.eval import _parse_dims, _parse_models
     from pagefit.errors import PagefitError
 
     assert _parse_dims("512, 256,64") == [512, 256, 64] and _parse_dims(None) == []

@@ -112,7 +112,7 @@ def test_search_example_prints_real_pages_and_encodes_them_once(
 def test_cpu_finetune_example_runs_the_road(tmp_path: Path) -> None:
     from safetensors.numpy import load_file
 
-    from pagefit._sample_docs import write_sample_documents
+    from pagefit.demo.documents import write_sample_documents
     from pagefit.models.ocr_minilm import minilm_path
 
     docs = write_sample_documents(tmp_path / "sample", n_docs=3, pages_per_doc=2, with_images=False)

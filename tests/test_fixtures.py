@@ -14,8 +14,8 @@ import pytest
 from PIL import Image
 
 from _tiny_models import QWEN3VL_DIM, QWEN3VL_IMAGE_SIZE, ROUTER_DIM, minilm_source_dir
-from pagefit._sample_content import Names, plan_documents
-from pagefit._sample_docs import write_sample_documents
+from pagefit.demo.content import Names, plan_documents
+from pagefit.demo.documents import write_sample_documents
 from pagefit.queries import read_queries
 
 PAGE = Image.new("RGB", (850, 1100), "white")

@@ -7,7 +7,7 @@ import random
 import numpy as np
 import pytest
 
-from pagefit._metrics import METRICS, mean_metrics, metrics_by_group, query_metrics, rank_pages
+from pagefit.evaluation.metrics import METRICS, mean_metrics, metrics_by_group, query_metrics, rank_pages
 
 TREC_MEASURES = {
     "ndcg@1": "ndcg_cut_1",

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pagefit._metrics import PRIMARY_METRIC
-from pagefit._report import Report, markdown_report, rich_table
-from pagefit._report_html import comparison_pair, render_html
-from pagefit.evaluate import EvalConfig, _build_report, _Corpus, _Run
+from pagefit.evaluation import EvalConfig, _build_report, _Corpus, _Run
+from pagefit.evaluation.html import comparison_pair, render_html
+from pagefit.evaluation.metrics import PRIMARY_METRIC
+from pagefit.evaluation.report import Report, markdown_report, rich_table
 from pagefit.queries import Query
 
 N_PAGES, N_QUERIES = 30, 12

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pagefit._significance import compare_paired
+from pagefit.evaluation.significance import compare_paired
 
 
 def _scores(n: int = 60, gain: float = 0.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

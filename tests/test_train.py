@@ -15,13 +15,13 @@ from safetensors.torch import load_file
 from typer.testing import CliRunner
 
 from pagefit._io import image_key
-from pagefit._train_config import list_presets, resolve_train_config
-from pagefit._train_data import build_evaluator, load_train_data, prepare_split
 from pagefit.cli import app
 from pagefit.errors import PagefitError
 from pagefit.models import load_model
 from pagefit.ocr import PageTextCache
 from pagefit.train import train
+from pagefit.train.config import list_presets, resolve_train_config
+from pagefit.train.data import build_evaluator, load_train_data, prepare_split
 
 TOPICS = [
     "quarterly revenue of the northern region grew by twelve percent",
@@ -433,8 +433,8 @@ def test_hub_layout_dataset_with_pil_images(mined, tiny_qwen3vl_path, tmp_path):
 
 
 def test_short_runs_never_spend_every_step_on_warmup() -> None:
-    from pagefit._train_config import TrainConfig
-    from pagefit._train_trainer import _warmup_steps
+    from pagefit.train.config import TrainConfig
+    from pagefit.train.trainer import _warmup_steps
 
     assert _warmup_steps(TrainConfig(max_steps=1, warmup=0.1)) == 0  # the one step trains at full lr
     assert _warmup_steps(TrainConfig(max_steps=3, warmup=5)) == 2

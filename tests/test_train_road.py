@@ -91,7 +91,7 @@ def test_two_processes_under_torchrun(tmp_path, tiny_qwen3vl_path):
 @pytest.mark.slow
 def test_finetuned_ocr_minilm_beats_the_untrained_one(tmp_path):
     """Generated reports -> ingest -> pairs (split by document) -> mine -> train: held-out NDCG@10 goes up."""
-    from pagefit._sample_docs import write_sample_documents
+    from pagefit.demo.documents import write_sample_documents
     from pagefit.ingest import ingest
     from pagefit.mine import mine
     from pagefit.pairs import pairs

@@ -2,7 +2,7 @@
 
 The package import is light: each stage is imported when first used. The stages are modules named
 after their verbs, each with a same-named function: `from pagefit.ingest import ingest`,
-`pagefit.pairs.pairs`, `pagefit.mine.mine`, `pagefit.train.train`, `pagefit.evaluate.evaluate`.
+`pagefit.pairs.pairs`, `pagefit.mine.mine`, `pagefit.train.train`, `pagefit.evaluation.evaluate`.
 """
 
 from __future__ import annotations

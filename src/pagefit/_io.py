@@ -5,11 +5,17 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pagefit.errors import PagefitError
+
 if TYPE_CHECKING:
+    import datasets
     from PIL import Image
 
 __all__ = [
@@ -18,8 +24,12 @@ __all__ = [
     "atomic_write_text",
     "cache_dir",
     "image_key",
+    "prepare_out",
+    "publish",
+    "quiet_datasets",
     "read_jsonl",
     "sha256_file",
+    "shards",
 ]
 
 
@@ -91,3 +101,54 @@ def image_key(image: Image.Image) -> str:
     h.update(f"{image.mode}:{image.size[0]}x{image.size[1]}:".encode())
     h.update(image.tobytes())
     return h.hexdigest()
+
+
+# --- stage output folders: every stage writes into a temporary sibling, then publishes it whole ---
+
+
+def prepare_out(out: Path, marker: str, kind: str) -> Path:
+    """A fresh temporary folder next to `out`.
+
+    Refuses to overwrite a non-empty folder that lacks `marker` (the file every `kind` folder holds),
+    so a typo in `--out` never deletes a user's data.
+    """
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / marker).exists())):
+        raise PagefitError(f"{out} exists and is not a pagefit {kind} folder: choose another --out")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+
+
+def publish(tmp: Path, out: Path) -> None:
+    """Replace `out` by the finished `tmp` folder.
+
+    The old folder is renamed aside before the new one takes its name, so a kill at any instant
+    leaves the old folder or the new one (or the old one under its aside name), never neither.
+    """
+    aside = None
+    if out.exists():
+        aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+        aside.rmdir()
+        os.replace(out, aside)
+    os.replace(tmp, out)
+    if aside is not None:
+        shutil.rmtree(aside, ignore_errors=True)
+
+
+@contextmanager
+def quiet_datasets() -> Iterator[None]:
+    """No `datasets` progress bars (saving, mapping) inside the block: pagefit shows its own."""
+    import datasets
+
+    was_enabled = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            datasets.enable_progress_bars()
+
+
+def shards(dsd: datasets.DatasetDict) -> dict[str, int]:
+    """One shard per split; `datasets` writes no shard at all for an empty split unless told, and
+    then cannot load it back."""
+    return {split: 1 for split in dsd}

@@ -29,19 +29,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pagefit import __version__
-from pagefit._io import atomic_write_json
+from pagefit._io import atomic_write_json, prepare_out, publish, quiet_datasets, shards
 from pagefit.errors import PagefitError
-from pagefit.pairs import (
-    ALL_QUERIES,
-    EVAL_QUERIES,
-    PAIRS_META,
-    load_pairs,
-    load_pairs_meta,
-    prepare_out,
-    publish,
-    quiet_datasets,
-    shards,
-)
+from pagefit.pairs import ALL_QUERIES, EVAL_QUERIES, PAIRS_META, load_pairs, load_pairs_meta
 
 if TYPE_CHECKING:
     import datasets
@@ -422,7 +412,7 @@ def _write(
     result: MineResult,
     start: float,
 ) -> None:
-    tmp = prepare_out(out)
+    tmp = prepare_out(out, PAIRS_META, "mined")
     try:
         with quiet_datasets():
             dsd.save_to_disk(str(tmp), num_shards=shards(dsd))

@@ -25,14 +25,21 @@ import shutil
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pagefit import __version__
-from pagefit._io import atomic_write_json, atomic_write_text, read_jsonl
+from pagefit._io import (
+    atomic_write_json,
+    atomic_write_text,
+    prepare_out,
+    publish,
+    quiet_datasets,
+    read_jsonl,
+    shards,
+)
 from pagefit.errors import PagefitError
 from pagefit.queries import Query, check_page_ids, read_queries, write_queries
 
@@ -354,41 +361,6 @@ def _split_dataset(queries: Sequence[Query], page_rows: dict[str, tuple[str, str
     return datasets.Dataset.from_dict(data, features=features)
 
 
-@contextmanager
-def quiet_datasets() -> Iterator[None]:
-    """No `datasets` progress bars (saving, mapping) inside the block: pagefit shows its own."""
-    import datasets
-
-    was_enabled = datasets.is_progress_bar_enabled()
-    datasets.disable_progress_bars()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            datasets.enable_progress_bars()
-
-
-def shards(dsd: datasets.DatasetDict) -> dict[str, int]:
-    """One shard per split (plenty for pairs); `datasets` writes no shard at all for an empty split
-    unless told, and then cannot load it back."""
-    return {split: 1 for split in dsd}
-
-
-def prepare_out(out: Path) -> Path:
-    """A fresh temporary folder next to `out`; refuses to overwrite a folder that is not pagefit output."""
-    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / PAIRS_META).exists())):
-        raise PagefitError(f"{out} exists and is not a pagefit pairs folder: choose another --out")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-
-
-def publish(tmp: Path, out: Path) -> None:
-    """Replace `out` by the finished `tmp` folder."""
-    if out.exists():
-        shutil.rmtree(out)
-    os.replace(tmp, out)
-
-
 def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     import json
 
@@ -578,7 +550,7 @@ def _write(
         pages_with_queries=len({p for q in train_q + eval_q for p in q.page_ids}), kinds=dict(kinds.most_common()),
         filtered=filtered, failures=len(failures), seconds=0.0,
     )  # fmt: skip
-    tmp = prepare_out(out)
+    tmp = prepare_out(out, PAIRS_META, "pairs")
     try:
         with quiet_datasets():
             dsd.save_to_disk(str(tmp), num_shards=shards(dsd))

@@ -14,7 +14,7 @@ __all__ = ["app", "main"]
 # a command imports its stage (and torch) only when it runs.
 _COMMAND_MODULES = (
     "ingest",
-    "evaluate",
+    "eval",
     "train",
     "pairs",
     "mine",

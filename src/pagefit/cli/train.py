@@ -46,7 +46,7 @@ def _print_presets() -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from pagefit._train_config import DEFAULT_PRESET, list_presets
+    from pagefit.train.config import DEFAULT_PRESET, list_presets
 
     table = Table("preset", "description", box=None, header_style="bold")
     for name, description in list_presets().items():

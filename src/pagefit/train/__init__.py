@@ -3,7 +3,7 @@
 The recipe is the seed article's: `CachedMultipleNegativesRankingLoss` inside `MatryoshkaLoss`, batches
 without duplicates, and an `InformationRetrievalEvaluator` whose corpus holds every positive and negative
 of the eval split, run before, during and after training. Everything is configured by one `TrainConfig`
-(preset < YAML file < flags, see `pagefit._train_config`); the output folder holds the Sentence
+(preset < YAML file < flags, see `pagefit.train.config`); the output folder holds the Sentence
 Transformers model, its model card, `train_config.yaml` (repeat the run with `pagefit train --config`),
 `train_summary.json` and the checkpoints (`checkpoints/`, for `--resume`).
 
@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pagefit._train_config import (
+from pagefit.errors import PagefitError
+from pagefit.train.config import (
     CONFIG_FILE,
     TrainConfig,
     list_presets,
@@ -31,16 +32,15 @@ from pagefit._train_config import (
     save_train_config,
     validate_config,
 )
-from pagefit._train_data import EVALUATOR_NAME, load_train_data
-from pagefit._train_trainer import CHECKPOINTS_DIR, build_trainer, final_evaluation
-from pagefit.errors import PagefitError
+from pagefit.train.data import EVALUATOR_NAME, load_train_data
+from pagefit.train.trainer import CHECKPOINTS_DIR, build_trainer, final_evaluation
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
     from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
 
-    from pagefit._train_data import TrainData
+    from pagefit.train.data import TrainData
 
 
 __all__ = ["TrainConfig", "TrainResult", "list_presets", "resolve_train_config", "train"]
@@ -122,7 +122,7 @@ def _run(config: TrainConfig, resume_from: str | None) -> TrainResult:
     started = time.perf_counter()
     out = Path(config.output)
 
-    from pagefit._train_model import resolve_precision
+    from pagefit.train.model import resolve_precision
 
     precision = resolve_precision(config.precision)
     data = load_train_data(config)
@@ -261,12 +261,12 @@ def _finish(
 ) -> dict[str, Any]:
     """Merge adapters, save the model with its card, write `train_summary.json` (main process only)."""
     from pagefit._io import atomic_write_json
-    from pagefit._train_card import add_card_section, build_summary
+    from pagefit.train.card import add_card_section, build_summary
 
     model = trainer.model
     out = Path(config.output)
     if config.lora and config.merge_lora:
-        from pagefit._train_model import merge_lora
+        from pagefit.train.model import merge_lora
 
         logger.info("merged the LoRA adapters of %d transformer(s) into the model", merge_lora(model))
     if config.truncate_dim:

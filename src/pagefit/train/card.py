@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from transformers import TrainerState
 
-    from pagefit._train_config import TrainConfig
+    from pagefit.train.config import TrainConfig
 
 __all__ = ["add_card_section", "build_summary"]
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     import datasets
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
-    from pagefit._train_config import TrainConfig
+    from pagefit.train.config import TrainConfig
 
 __all__ = ["EVALUATOR_NAME", "TrainData", "build_evaluator", "load_train_data", "training_columns"]
 

@@ -106,8 +106,8 @@ def demo(
     """
     from rich.console import Console
 
-    from pagefit._sample_docs import write_sample_documents
-    from pagefit.evaluate import evaluate
+    from pagefit.demo.documents import write_sample_documents
+    from pagefit.evaluation import evaluate
     from pagefit.ingest import ingest
     from pagefit.mine import mine
     from pagefit.pairs import pairs

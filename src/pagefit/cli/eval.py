@@ -91,7 +91,7 @@ def eval_command(
     """Measure retrieval quality (NDCG, MAP, MRR, recall) of models on a corpus, with significance and a report."""
     from rich.console import Console
 
-    from pagefit.evaluate import evaluate
+    from pagefit.evaluation import evaluate
 
     report = evaluate(
         corpus,
@@ -109,7 +109,7 @@ def eval_command(
         device=device,
         show_progress=progress,
     )
-    from pagefit._report import rich_table
+    from pagefit.evaluation.report import rich_table
 
     console = Console()
     console.print(rich_table(report))

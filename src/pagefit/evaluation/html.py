@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from pagefit._io import atomic_write_text
-from pagefit._metrics import PRIMARY_METRIC
-from pagefit._report import Report, format_comparison, format_interval, format_metric, format_params
+from pagefit.evaluation.metrics import PRIMARY_METRIC
+from pagefit.evaluation.report import Report, format_comparison, format_interval, format_metric, format_params
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

@@ -21,8 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pagefit._io import atomic_write_text
-from pagefit._sample_content import MONTHS, Chart, Doc, Names, Page, PageQuery, Table, plan_documents, slug
-from pagefit._sample_content import sample_text_lines as sample_text_lines
+from pagefit.demo.content import MONTHS, Chart, Doc, Names, Page, PageQuery, Table, plan_documents, slug
+from pagefit.demo.content import sample_text_lines as sample_text_lines
 
 __all__ = [
     "ImageVariant",

@@ -1,6 +1,6 @@
 """The content of the sample reports: organisations, names, numbers, page sections and questions.
 
-Pure Python and deterministic in the random generator it is given; `pagefit._sample_docs` renders it.
+Pure Python and deterministic in the random generator it is given; `pagefit.demo.documents` renders it.
 Every person, place and firm is drawn once across the whole collection, so each question has one answer page.
 """
 

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pagefit._train_data import build_evaluator
+from pagefit.train.data import build_evaluator
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
     from sentence_transformers.sentence_transformer.training_args import SentenceTransformerTrainingArguments
 
-    from pagefit._train_config import TrainConfig
-    from pagefit._train_data import TrainData
+    from pagefit.train.config import TrainConfig
+    from pagefit.train.data import TrainData
 
 __all__ = ["CHECKPOINTS_DIR", "build_trainer", "final_evaluation", "make_loss", "training_args"]
 
@@ -98,7 +98,7 @@ def training_args(
 def _trainer_class() -> type[SentenceTransformerTrainer]:
     from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
 
-    from pagefit._train_model import has_lora, load_lora_state, save_lora_state
+    from pagefit.train.model import has_lora, load_lora_state, save_lora_state
 
     class PagefitTrainer(SentenceTransformerTrainer):
         """Keeps LoRA adapter weights in every checkpoint and restores them on `--resume`."""
@@ -149,7 +149,7 @@ def build_trainer(
     """The model (with LoRA when asked), loss, evaluator and arguments, in one trainer."""
     from transformers import set_seed
 
-    from pagefit._train_model import add_lora, build_model, check_dims, uses_router
+    from pagefit.train.model import add_lora, build_model, check_dims, uses_router
 
     set_seed(config.seed)  # before building: a Router's projections start from random weights
     model = build_model(config, precision)

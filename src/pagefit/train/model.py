@@ -12,7 +12,7 @@ from pagefit.errors import MissingDependencyError, PagefitError
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-    from pagefit._train_config import Precision, TrainConfig
+    from pagefit.train.config import Precision, TrainConfig
 
 __all__ = [
     "LORA_STATE_FILE",

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from pagefit._io import atomic_write_text
-from pagefit._metrics import METRICS, PRIMARY_METRIC
+from pagefit.evaluation.metrics import METRICS, PRIMARY_METRIC
 
 if TYPE_CHECKING:
     from rich.table import Table
