@@ -47,7 +47,7 @@ def page_text(doc: str, topic: str, n: int) -> str:
 
 
 def make_corpus(root: Path, docs: dict[str, list[str]], *, size: tuple[int, int] = (160, 200)) -> Path:
-    """Write a corpus folder in the DESIGN.md layout for `docs` = {doc_id: [page text, ...]}.
+    """Write a corpus folder in the corpus layout of docs/formats.md for `docs` = {doc_id: [page text, ...]}.
 
     Page text also goes into the OCR text cache under the image hash, as `pagefit ingest` does, so the
     `ocr-minilm` model reads it without running OCR.

@@ -1,6 +1,6 @@
 """The corpus folder written by `pagefit ingest` and read by every later stage.
 
-Layout (see docs/DESIGN.md)::
+Layout (see docs/formats.md)::
 
     CORPUS/
       pages/          a `datasets` dataset, one row per page

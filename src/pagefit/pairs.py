@@ -1,6 +1,6 @@
 """`pagefit pairs`: (query, page image) training pairs from a corpus, split by document.
 
-Queries come from the user (`queries`: the queries format of DESIGN.md, or records naming a source
+Queries come from the user (`queries`: the queries format of docs/formats.md, or records naming a source
 file and page number instead of a page id) and/or from a generator (`generate`: "text", "openai",
 "local" or a `QueryGenerator`). Synthetic queries pass the filters of `pagefit.querygen.filters`; an
 optional round trip through a retrieval model keeps only queries whose page that model ranks in its

@@ -19,6 +19,7 @@ _COMMAND_MODULES = (
     "pairs",
     "mine",
     "demo",
+    "doctor",
 )
 
 for _name in _COMMAND_MODULES:

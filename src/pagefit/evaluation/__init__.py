@@ -11,7 +11,7 @@ re-normalises), which is exactly what `truncate_dim` does, without encoding agai
 
 Options: a BM25 baseline over the corpus text (entry `bm25`); a `CrossEncoder` reranking each entry's
 top k (entries `NAME+rerank`); for every entry but the first, its NDCG@10 difference with the first
-(paired bootstrap CI, paired randomization p-value). Writes report.json (schema in DESIGN.md),
+(paired bootstrap CI, paired randomization p-value). Writes report.json (schema in docs/formats.md),
 report.md and a self-contained report.html when given `out`.
 """
 

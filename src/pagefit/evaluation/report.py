@@ -1,4 +1,4 @@
-"""The evaluation report: its schema (report.json, see DESIGN.md), report.md and the terminal table."""
+"""The evaluation report: its schema (report.json, see docs/formats.md), report.md and the terminal table."""
 
 from __future__ import annotations
 

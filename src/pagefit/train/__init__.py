@@ -15,8 +15,6 @@ from __future__ import annotations
 import importlib.util
 import logging
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from copy import copy
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -99,23 +97,10 @@ def train(config: TrainConfig | None = None, /, **overrides: Any) -> TrainResult
         raise PagefitError("no output folder: pass --out (or set `output`)")
     resume_from = _prepare_output(Path(config.output), config.resume)
     _check_trackers(config.report_to)
-    with _transformers_progress(config.show_progress):
+    from pagefit._console import quiet_libraries
+
+    with quiet_libraries():  # transformers' own bars (weights loading, shard writing) and warnings
         return _run(config, resume_from)
-
-
-@contextmanager
-def _transformers_progress(show: bool) -> Iterator[None]:
-    """Silence transformers' own bars (weights loading, shard writing) for a quiet run, then restore them."""
-    from transformers.utils import logging as hf_logging
-
-    was_enabled = hf_logging.is_progress_bar_enabled()
-    if not show:
-        hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            hf_logging.enable_progress_bar()
 
 
 def _run(config: TrainConfig, resume_from: str | None) -> TrainResult:

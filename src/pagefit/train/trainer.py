@@ -91,7 +91,7 @@ def training_args(
         dataloader_num_workers=config.dataloader_workers,
         dataloader_pin_memory=torch.cuda.is_available(),
         use_cpu=multi_cpu,
-        disable_tqdm=not config.show_progress,
+        disable_tqdm=True,  # pagefit draws its own display (train/progress.py)
     )
 
 
@@ -175,8 +175,11 @@ def build_trainer(
         evaluator=evaluator,
         callbacks=[_last_eval_callback()],
     )
-    if not config.show_progress:
-        from transformers import PrinterCallback
+    from transformers import PrinterCallback
 
-        trainer.remove_callback(PrinterCallback)  # it would print every log line instead of a bar
+    trainer.remove_callback(PrinterCallback)  # it would print every log dict
+    if config.show_progress:
+        from pagefit.train.progress import train_progress_callback
+
+        trainer.add_callback(train_progress_callback())
     return trainer, evaluator
