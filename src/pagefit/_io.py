@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from PIL import Image
 
 __all__ = [
+    "JsonCache",
     "atomic_write_bytes",
     "atomic_write_json",
     "atomic_write_text",
@@ -44,6 +45,36 @@ def cache_dir(*parts: str) -> Path:
     path = Path(root, *parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+class JsonCache:
+    """JSON entries on disk, one small file per key (sharded by the key's first two characters).
+
+    Each entry is written atomically, so concurrent writers (processes too) and a kill at any moment
+    leave a complete entry or none. The OCR text cache and the query generators' answer cache are both
+    this class.
+    """
+
+    def __init__(self, namespace: str, root: str | os.PathLike[str] | None = None) -> None:
+        self.root = Path(root) if root is not None else cache_dir(namespace)
+
+    @staticmethod
+    def key(*parts: Any) -> str:
+        """A key from any JSON-able parts (a prompt, a model name, a content hash...)."""
+        return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+    def _path(self, key: str) -> Path:
+        return self.root / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        try:
+            with open(self._path(key), encoding="utf-8") as f:
+                return json.load(f)
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def put(self, key: str, entry: dict[str, Any]) -> None:
+        atomic_write_json(self._path(key), entry)
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:

@@ -31,6 +31,7 @@ import numpy as np
 from pagefit import __version__
 from pagefit._io import atomic_write_json, prepare_out, publish, quiet_datasets, shards
 from pagefit.errors import PagefitError
+from pagefit.models import model_name
 from pagefit.pairs import ALL_QUERIES, EVAL_QUERIES, PAIRS_META, load_pairs, load_pairs_meta
 
 if TYPE_CHECKING:
@@ -354,7 +355,7 @@ def mine(
         )
 
     st_model = _load(model, trust_remote_code)
-    config = MineConfig(str(pairs_dir.resolve()), str(corpus_dir), _model_label(model), num_negatives, range_max,
+    config = MineConfig(str(pairs_dir.resolve()), str(corpus_dir), model_name(model), num_negatives, range_max,
                         relative_margin, exclude_neighbors, batch_size)  # fmt: skip
     encoder = _CachedEncoder(st_model, {p: v.image_hash for p, v in pages.items()}, batch_size, show_progress)
     splits = [s for s in ("train", "eval") if s in dsd and len(dsd[s])]
@@ -392,14 +393,6 @@ def _load(model: str | SentenceTransformer, trust_remote_code: bool) -> Sentence
     loaded = load_model(model, trust_remote_code=trust_remote_code)
     require_modality(loaded, "image", role="the mining model (it embeds page images)")
     return loaded
-
-
-def _model_label(model: str | SentenceTransformer) -> str:
-    if isinstance(model, str | os.PathLike):
-        return os.fspath(model)
-    from pagefit.models import model_name
-
-    return model_name(model)
 
 
 def _write(

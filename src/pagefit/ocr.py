@@ -7,13 +7,12 @@ once, whatever stage reads it first, in whatever process.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pagefit._io import atomic_write_json, cache_dir, image_key
+from pagefit._io import JsonCache, image_key
 
 if TYPE_CHECKING:
     import numpy as np
@@ -30,24 +29,18 @@ _engine_lock = threading.Lock()
 
 
 class PageTextCache:
-    """Page text keyed by image pixel hash, one small JSON file per page (safe across processes)."""
+    """Page text keyed by image pixel hash: `(text, source)` entries of a `JsonCache` (safe across processes)."""
 
     def __init__(self, root: str | Path | None = None) -> None:
-        self.root = Path(root) if root is not None else cache_dir("text")
-
-    def _path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.json"
+        self._store = JsonCache("text", root)
+        self.root = self._store.root
 
     def get(self, key: str) -> tuple[str, TextSource] | None:
-        try:
-            with open(self._path(key), encoding="utf-8") as f:
-                entry = json.load(f)
-        except (FileNotFoundError, json.JSONDecodeError):
-            return None
-        return entry["text"], entry["source"]
+        entry = self._store.get(key)
+        return None if entry is None else (entry["text"], entry["source"])
 
     def put(self, key: str, text: str, source: TextSource) -> None:
-        atomic_write_json(self._path(key), {"text": text, "source": source})
+        self._store.put(key, {"text": text, "source": source})
 
 
 def _get_engine():

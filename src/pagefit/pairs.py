@@ -41,6 +41,7 @@ from pagefit._io import (
     shards,
 )
 from pagefit.errors import PagefitError
+from pagefit.models import model_name
 from pagefit.queries import Query, check_page_ids, read_queries, write_queries
 
 if TYPE_CHECKING:
@@ -257,14 +258,6 @@ def _roundtrip(
     )
     kept = [q for q, k in zip(queries, keep, strict=True) if k]
     return kept, len(queries) - len(kept)
-
-
-def _label(model: str | SentenceTransformer | None) -> str | None:
-    if model is None or isinstance(model, str | os.PathLike):
-        return None if model is None else os.fspath(model)
-    from pagefit.models import model_name
-
-    return model_name(model)
 
 
 def _make_generator(generate: str | QueryGenerator, seed: int) -> QueryGenerator:
@@ -492,7 +485,7 @@ def pairs(
     config = PairsConfig(
         corpus=str(corpus_dir), queries=str(Path(queries).resolve()) if queries else None,
         generate=getattr(generator, "name", None), per_page=per_page, eval_fraction=eval_fraction, seed=seed,
-        filter_model=_label(filter_model), filter_top_k=filter_top_k, generator=generator.settings() if generator else {},
+        filter_model=None if filter_model is None else model_name(filter_model), filter_top_k=filter_top_k, generator=generator.settings() if generator else {},
     )  # fmt: skip
 
     all_queries = read_user_queries(queries, table) if queries is not None else []

@@ -41,6 +41,7 @@ from pagefit.evaluation.metrics import (
     rank_pages,
 )
 from pagefit.evaluation.report import Comparison, ModelResult, QueryRecord, QueryResult, Report
+from pagefit.models import model_name
 
 if TYPE_CHECKING:
     import numpy as np
@@ -155,7 +156,7 @@ def evaluate(
         config = EvalConfig(
             bm25=bm25,
             dims=sorted(set(dims or []), reverse=True),
-            reranker=None if reranker is None else _describe(reranker),
+            reranker=None if reranker is None else model_name(reranker),
             rerank_top_k=rerank_top_k,
             batch_size=batch_size,
             n_resamples=n_resamples,
@@ -207,17 +208,8 @@ def write_report(report: Report, out: str | os.PathLike[str]) -> Path:
 # ----------------------------------------------------------------------------------------------
 
 
-def _describe(spec: Any) -> str:
-    """What a model spec is, as a string: the path or name given, or the name a model was loaded by."""
-    if isinstance(spec, (str, os.PathLike)):
-        return os.fspath(spec)
-    from pagefit.models import model_name
-
-    return model_name(spec)
-
-
 def _display_name(spec: Any) -> str:
-    text = _describe(spec).rstrip("/\\")
+    text = model_name(spec).rstrip("/\\")
     path = Path(text).expanduser()
     if isinstance(spec, (str, os.PathLike)) and not path.is_dir():
         return text  # a built-in or hub name
@@ -321,7 +313,7 @@ def _run_model(name: str, spec: Any, data: _Corpus, config: EvalConfig, show_pro
     ranked = rank_pages(_similarity(model, queries[:, :dim], pages[:, :dim]), data.id_order)
     timing["search"] = time.perf_counter() - start
     by_dim = _sweep_dims(model, name, queries, pages, dim, data, config.dims)
-    run = _Run(name, _describe(spec), _count_params(model), ranked, dim=dim, by_dim=by_dim, timing=timing)
+    run = _Run(name, model_name(spec), _count_params(model), ranked, dim=dim, by_dim=by_dim, timing=timing)
     del model
     if isinstance(spec, (str, os.PathLike)):  # loaded here: free it before the next model loads
         _free_memory()
@@ -399,7 +391,7 @@ class _Reranker:
     def load(cls, spec: Any, data: _Corpus, config: EvalConfig) -> _Reranker:
         start = time.perf_counter()
         model = _load_cross_encoder(spec, config)
-        name = _describe(spec)
+        name = model_name(spec)
         if model.num_labels != 1:
             raise PagefitError(
                 f"reranker {name} outputs {model.num_labels} labels; a reranker must output one score"

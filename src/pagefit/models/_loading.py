@@ -68,7 +68,10 @@ _TRUST_HINT = "pass --trust-remote-code (trust_remote_code=True) only if you tru
 
 
 def model_name(model: Any) -> str:
-    """The name a model was loaded by (`load_model` records it), for messages and reports."""
+    """The label of a model spec, for messages, configs and reports: a name or path as given, or the
+    name a loaded model was loaded by (`load_model` records it)."""
+    if isinstance(model, str | os.PathLike):
+        return os.fspath(model)
     name = getattr(model, _SOURCE_ATTR, None)
     if name:
         return name

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from collections.abc import Sequence
@@ -10,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from pagefit._io import atomic_write_json, cache_dir
+from pagefit._io import JsonCache
 
 __all__ = [
     "GeneratedQuery",
@@ -67,32 +66,11 @@ class MalformedAnswerError(ValueError):
     """A model's answer held no parseable queries."""
 
 
-class ResponseCache:
-    """Model answers on disk, one JSON file per (page, model, prompt) key: a killed run re-asks nothing.
-
-    Each entry is written atomically, so concurrent writers and a kill at any moment leave either a
-    complete entry or none.
-    """
+class ResponseCache(JsonCache):
+    """Model answers on disk, one entry per (page, model, prompt) key: a killed run re-asks nothing."""
 
     def __init__(self, root: str | Path | None = None, namespace: str = "querygen") -> None:
-        self.root = Path(root) if root is not None else cache_dir(namespace)
-
-    @staticmethod
-    def key(*parts: Any) -> str:
-        return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
-
-    def _path(self, key: str) -> Path:
-        return self.root / key[:2] / f"{key}.json"
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        try:
-            with open(self._path(key), encoding="utf-8") as f:
-                return json.load(f)
-        except (FileNotFoundError, json.JSONDecodeError):
-            return None
-
-    def put(self, key: str, entry: dict[str, Any]) -> None:
-        atomic_write_json(self._path(key), entry)
+        super().__init__(namespace, root)
 
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL | re.IGNORECASE)
