@@ -78,6 +78,8 @@ def pairs_command(
     console.print(
         f"[bold green]pairs[/] train {result.train_rows} ({len(result.train_docs)} docs), eval {result.eval_rows} "
         f"({len(result.eval_docs)} docs) -> {result.out} in {result.seconds:.1f} s\n"
+        f"  eval share of queries {result.eval_fraction_achieved:.1%} (asked {eval_fraction:.0%}; "
+        "whole documents per split)\n"
         f"  {result.queries_per_page:.2f} queries per page on {result.pages_with_queries}/{result.pages} pages; "
         f"kinds: {kinds}",
         highlight=False,
