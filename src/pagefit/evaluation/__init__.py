@@ -267,9 +267,8 @@ def _load_corpus_and_queries(corpus: str | os.PathLike[str], queries: Any) -> _C
             raise PagefitError("no queries to evaluate")
     page_ids = [str(p) for p in pages["page_id"]]
     check_page_ids(query_list, page_ids, source=source)
-    query_list, twin_qrels = expand_qrels(
-        query_list, page_ids, _page_keys(pages)
-    )  # a twin of a relevant page is relevant
+    # The duplicates rule: a pixel-identical twin of a relevant page is relevant.
+    query_list, twin_qrels = expand_qrels(query_list, page_ids, _page_keys(pages))
     if twin_qrels["qrels_added"]:
         logger.info("%d twin page(s) of relevant pages added to %d queries' qrels", twin_qrels["qrels_added"],
                     twin_qrels["queries_expanded"])  # fmt: skip
