@@ -397,6 +397,8 @@ def test_achieved_eval_fraction_is_reported_and_warned_when_far(corpus, tmp_path
         result = pairs(corpus, tmp_path / "p", queries=write_jsonl(tmp_path / "q.jsonl", rows), eval_fraction=0.5,
                        show_progress=False)  # fmt: skip
     assert result.eval_fraction_achieved == pytest.approx(0.1)  # the closest whole documents allow
+    # documents no query concerns are in neither split (mine draws no negative from them)
+    assert (result.train_docs, result.eval_docs) == (["reports/harbor"], ["reports/orchard"])
     assert "10.0% of the queries, not the 50.0% asked" in caplog.text
     assert json.loads((tmp_path / "p" / PAIRS_META).read_text())["eval_fraction_achieved"] == pytest.approx(
         0.1
@@ -440,7 +442,7 @@ def test_twin_pages_and_copied_documents_stay_on_one_side(tmp_path):
         )
         for a, b in (("reports/harbor", "copies/harbor"), ("policy/library", "appendix/library")):
             assert (a in result.eval_docs) == (b in result.eval_docs), (seed, result.eval_docs)
-        assert set(result.train_docs) | set(result.eval_docs) == set(table["doc_id"])
+        assert set(result.train_docs) | set(result.eval_docs) == set(table["doc_id"])  # every doc has queries
 
 
 def test_the_same_query_text_is_never_in_both_splits(corpus, tmp_path):

@@ -11,7 +11,7 @@ exclusion, the NV-Retriever relative margin). pagefit adds only what it lacks:
   that passes the margin ("labeled-list" output), and the first `num_negatives` that pass these
   checks are kept;
 - a row's candidates are the pages of its split's documents only (the split the pairs folder
-  records, every corpus document on one side): an eval page is never a training negative, and a
+  records): an eval page is never a training negative, and a
   train page never an eval one;
 - pixel-identical twins of any positive of the row's query are never negatives (`pagefit.duplicates`);
 - the output keeps the pairs contract (query, image, negative_0..n-1, page_id, doc_id,
@@ -396,7 +396,7 @@ def mine(
 
 
 def split_documents(meta: dict[str, Any], dsd: datasets.DatasetDict) -> dict[str, set[str]]:
-    """The documents of each split: as the pairs folder records them (every corpus document on one side),
+    """The documents of each split: as the pairs folder records them,
     else (an older or hand-made folder) the documents its rows name."""
     recorded = {
         s: set(meta[f"{s}_docs"]) for s in ("train", "eval") if isinstance(meta.get(f"{s}_docs"), list)

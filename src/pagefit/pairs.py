@@ -555,11 +555,12 @@ def pairs(
         generate: a synthetic query generator: "text" (offline, from the page text), "openai" or
             "local" (configured with `pagefit.querygen.make_generator`), or a generator object.
         per_page: synthetic queries per page (before filtering).
-        eval_fraction: share of the queries whose documents go to the eval split.
+        eval_fraction: share of the queries whose documents go to the eval split (the closest whole
+            documents allow; a warning when off by more than half).
         seed: seed of the split (and of the text generator's choices).
-        filter_model: keep a synthetic query only if this retrieval model (a name for `load_model`
-            or a loaded model) ranks its page in the top `filter_top_k` of the whole corpus (page
-            embeddings cached).
+        filter_model: keep a synthetic *train* query only if this retrieval model (a name for
+            `load_model` or a loaded model) ranks its page in the top `filter_top_k` of the train
+            pages (page embeddings cached); eval queries are never filtered by a model.
         filter_top_k: see `filter_model`.
         show_progress: progress bars on stderr.
 
@@ -642,7 +643,11 @@ def pairs(
     ]
     if not train_q:
         raise PagefitError(f"no training queries left after filtering (filtered: {filtered})")
-    docs = {"train": sorted(set(page_doc.values()) - eval_docs), "eval": sorted(eval_docs)}
+    # Each split's documents: those with its queries and the documents linked to them; a document no
+    # query concerns is in neither (its pages are neither training negatives nor evaluated over).
+    asked = {page_doc[p] for q in all_queries for p in q.page_ids}
+    groups = [set(g) for g in _doc_groups(all_queries, page_doc, links) if set(g) & asked]
+    docs = {"train": sorted(d for g in groups if not g & eval_docs for d in g), "eval": sorted(eval_docs)}
     return _write(out, config, table, train_q, eval_q, docs, filtered, failures, dropped, start)
 
 

@@ -52,7 +52,10 @@ def pairs_command(
     max_new_tokens: Annotated[int, typer.Option(help="local: bound on each generated answer.")] = 256,
     filter_model: Annotated[
         str | None,
-        typer.Option(help="Keep a synthetic query only if this model ranks its page in the top k."),
+        typer.Option(
+            help="Keep a synthetic train query only if this model ranks its page in the top k of the train "
+            "pages (run after the split; eval queries are never filtered by a model)."
+        ),
     ] = None,
     filter_top_k: Annotated[int, typer.Option(help="The k of --filter-model.")] = 10,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,

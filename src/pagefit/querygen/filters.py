@@ -212,7 +212,8 @@ def roundtrip_filter(
     batch_size: int = 16,
     show_progress: bool = True,
 ) -> list[bool]:
-    """Keep a query only if `model` ranks one of its pages within the top `top_k` of the whole corpus."""
+    """Keep a query only if `model` ranks one of its pages within the top `top_k` of `pages`
+    (`pairs` passes the train pages only)."""
     ranks = positive_ranks(
         model, query_texts, query_pages, pages, batch_size=batch_size, show_progress=show_progress
     )
