@@ -29,7 +29,8 @@ def corpus_and_pairs(tmp_path) -> tuple[Path, Path]:
     docs = topic_docs()
     docs["reports/harbor-2022"] = [t.replace("2023", "2022") for t in docs["reports/harbor"]]  # near-copies
     corpus = make_corpus(tmp_path / "corpus", docs)
-    pairs(corpus, tmp_path / "pairs", generate="text", per_page=3, eval_fraction=0.25, show_progress=False)
+    # eval_fraction 0.4: two documents in eval, so eval rows find negatives within their own split
+    pairs(corpus, tmp_path / "pairs", generate="text", per_page=3, eval_fraction=0.4, show_progress=False)
     return corpus, tmp_path / "pairs"
 
 
@@ -69,7 +70,11 @@ def test_mined_negatives_are_the_hardest_valid_pages(corpus_and_pairs, tmp_path,
         zip(table["page_id"], zip(table["doc_id"], table["page_number"], strict=True), strict=True)
     )
     mined = load_pairs(out)
-    for split in mined.values():
+    split_docs = {
+        s: set(json.loads((pairs_dir / PAIRS_META).read_text())[f"{s}_docs"]) for s in ("train", "eval")
+    }
+    assert split_docs["train"] and split_docs["eval"] and not split_docs["train"] & split_docs["eval"]
+    for name, split in mined.items():
         scores = _scores(model, split["query"], paths)
         for i, row in enumerate(split):
             pos = paths.index(row["image"])
@@ -77,13 +82,16 @@ def test_mined_negatives_are_the_hardest_valid_pages(corpus_and_pairs, tmp_path,
             assert [row[c] for c in negs] == [paths[table["page_id"].index(p)] for p in neg_ids]
             assert row["page_id"] not in neg_ids and len(set(neg_ids)) == n
             doc, number = page_of[row["page_id"]]
-            # Valid negatives: not the positive, not within +-1 page of it, at most pos - |pos| * margin.
+            # Valid negatives: pages of the row's own split, not the positive, not within +-1 page of it,
+            # at most pos - |pos| * margin.
             threshold = scores[i, pos] - abs(scores[i, pos]) * margin
             valid = [
                 j for j, pid in enumerate(table["page_id"])
-                if pid != row["page_id"] and not (page_of[pid][0] == doc and abs(page_of[pid][1] - number) <= 1)
+                if page_of[pid][0] in split_docs[name]
+                and pid != row["page_id"] and not (page_of[pid][0] == doc and abs(page_of[pid][1] - number) <= 1)
                 and scores[i, j] <= threshold + 1e-5
             ]  # fmt: skip
+            assert all(page_of[p][0] in split_docs[name] for p in neg_ids)
             best = sorted(valid, key=lambda j: -scores[i, j])[:n]
             assert all(scores[i, paths.index(row[c])] <= threshold + 1e-5 for c in negs)
             assert sorted(scores[i, best]) == pytest.approx(
@@ -121,9 +129,12 @@ def test_duplicate_pages_are_never_negatives(tmp_path, model):
     shutil.rmtree(corpus / "pages")
     (tmp_path / "pages2").rename(corpus / "pages")
     queries = [{"query": "container cranes budget", "page_id": "reports/harbor#p1"},
-               {"query": "apple scab office", "page_id": "reports/orchard#p1"}]  # fmt: skip
+               {"query": "apple scab office", "page_id": "reports/orchard#p1"},
+               # two relevant pages: the twin of either is a twin of a positive of this query
+               {"query": "cranes and apple scab", "page_ids": ["reports/harbor#p1", "reports/orchard#p1"]}]  # fmt: skip
     (tmp_path / "q.jsonl").write_text("".join(json.dumps(q) + "\n" for q in queries))
-    pairs(corpus, tmp_path / "pairs", queries=tmp_path / "q.jsonl", eval_fraction=0.5, show_progress=False)
+    # one split, so that every page of the corpus is a candidate for every row
+    pairs(corpus, tmp_path / "pairs", queries=tmp_path / "q.jsonl", eval_fraction=0, show_progress=False)
     mine(
         tmp_path / "pairs",
         None,
@@ -135,8 +146,12 @@ def test_duplicate_pages_are_never_negatives(tmp_path, model):
     )
     mined = datasets.load_from_disk(str(tmp_path / "mined"))
     rows = [r for s in mined.values() for r in s]
-    harbor = next(r for r in rows if r["page_id"] == "reports/harbor#p1")
-    assert "copies/harbor#p1" not in [harbor[f"negative_{i}_page_id"] for i in range(4)]
+    assert len(rows) == 4
+    negatives = {(r["query"], r["page_id"]): {r[f"negative_{i}_page_id"] for i in range(4)} for r in rows}
+    assert "copies/harbor#p1" not in negatives[("container cranes budget", "reports/harbor#p1")]
+    for pid in ("reports/harbor#p1", "reports/orchard#p1"):  # never the other positive, nor its twin
+        assert not negatives[("cranes and apple scab", pid)] & {"copies/harbor#p1", "reports/harbor#p1",
+                                                               "reports/orchard#p1"}  # fmt: skip
 
 
 def test_rows_without_enough_negatives_are_dropped_and_reported(corpus_and_pairs, tmp_path, model):

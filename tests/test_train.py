@@ -136,6 +136,27 @@ def changed(before: dict, after: dict) -> list[str]:
     return [k for k in common if before[k].shape == after[k].shape and not np.allclose(before[k], after[k])]
 
 
+def reference_ndcg10(model, eval_ds) -> float:
+    """NDCG@10 of `model` on an eval split whose corpus is its rows' pages (positives and negatives, each
+    once), by the textbook formula with binary relevance: independent of Sentence Transformers' evaluator."""
+    import math
+
+    columns = eval_ds.column_names[1:]
+    pages = list(dict.fromkeys(p for c in columns for p in eval_ds[c]))
+    relevant: dict[str, set[int]] = {}
+    for text, image in zip(eval_ds["query"], eval_ds["image"], strict=True):
+        relevant.setdefault(text, set()).add(pages.index(image))
+    texts = list(relevant)
+    q = model.encode_query(texts, normalize_embeddings=True)
+    d = model.encode_document(pages, normalize_embeddings=True)
+    total = 0.0
+    for text, row in zip(texts, q @ d.T, strict=True):
+        order = np.argsort(-row, kind="stable")[:10]
+        dcg = sum(1 / math.log2(r + 2) for r, j in enumerate(order) if j in relevant[text])
+        total += dcg / sum(1 / math.log2(r + 2) for r in range(min(10, len(relevant[text]))))
+    return total / len(texts)
+
+
 def abs_images(data: Path) -> list[str]:
     return [str(data / "corpus" / "images" / f"p{i}.png") for i in range(3)]
 
@@ -149,23 +170,44 @@ def test_presets_are_listed_and_valid():
     assert all(d and "\n" not in d for d in presets.values())
     for name in presets:
         assert resolve_train_config(preset=name).preset == name
-    vdr = resolve_train_config(preset="qwen3-vl-2b-vdr")
-    assert (vdr.model, vdr.precision, vdr.attn_implementation) == (
-        "Qwen/Qwen3-VL-Embedding-2B",
-        "bf16",
-        "auto",
-    )
-    assert (vdr.batch_size, vdr.mini_batch_size, vdr.lr, vdr.warmup, vdr.epochs) == (64, 1, 2e-5, 0.1, 1)
-    assert vdr.matryoshka_dims == [2048, 1536, 1024, 512, 256, 128, 64] and vdr.truncate_dim == 1024
-    assert (vdr.max_pixels, vdr.eval_every, vdr.save_every, vdr.save_total_limit) == (600 * 600, 0.1, 0.1, 2)
-    assert (vdr.data, vdr.data_config, vdr.eval_config) == (
-        "tomaarsen/llamaindex-vdr-en-train-preprocessed",
-        "train",
-        "eval",
-    )
-
     res = CliRunner().invoke(app, ["train", "--list-presets"])
     assert res.exit_code == 0 and all(name in res.output for name in presets)
+
+
+def test_vdr_preset_builds_the_articles_trainer(tiny_qwen3vl_path, tmp_path):
+    """What the trainer receives from the article preset (not what its YAML says): the article's recipe,
+    Training and Finetuning Multimodal Embedding & Reranker Models with Sentence Transformers."""
+    from sentence_transformers.sentence_transformer.losses import (
+        CachedMultipleNegativesRankingLoss,
+        MatryoshkaLoss,
+    )
+    from sentence_transformers.sentence_transformer.training_args import BatchSamplers
+
+    from pagefit.train.trainer import make_loss, training_args
+
+    vdr = resolve_train_config(preset="qwen3-vl-2b-vdr")
+    args = training_args(vdr, tmp_path, "fp32", ["query", "image", "negative_0"], router=False, evaluate=True)
+    assert (
+        args.per_device_train_batch_size == 64 and args.learning_rate == 2e-5 and args.num_train_epochs == 1
+    )
+    assert args.batch_sampler == BatchSamplers.NO_DUPLICATES and args.warmup_steps == 0.1
+    assert (args.eval_steps, args.save_steps, args.save_total_limit) == (0.1, 0.1, 2)
+    model = load_model(tiny_qwen3vl_path, device="cpu")
+    model.get_embedding_dimension = lambda: None  # the tiny model has 64 dims, the recipe's go to 2048
+    loss = make_loss(model, vdr)
+    assert isinstance(loss, MatryoshkaLoss) and list(loss.matryoshka_dims) == [
+        2048,
+        1536,
+        1024,
+        512,
+        256,
+        128,
+        64,
+    ]
+    assert isinstance(loss.loss, CachedMultipleNegativesRankingLoss) and loss.loss.mini_batch_size == 1
+    # the article trains on (query, image, negative_0) of tomaarsen/llamaindex-vdr-en-train-preprocessed
+    assert (vdr.data, vdr.num_negatives, vdr.truncate_dim, vdr.max_pixels) == (
+        "tomaarsen/llamaindex-vdr-en-train-preprocessed", 1, 1024, 600 * 600)  # fmt: skip
 
 
 def test_config_precedence_preset_then_file_then_flags(tmp_path):
@@ -334,7 +376,14 @@ def test_vdr_preset_on_tiny_qwen3vl(mined, tiny_qwen3vl_path, tmp_path, caplog):
     assert "bf16 needs a CUDA GPU" in caplog.text
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["precision"] == "fp32" and summary["steps"] == 3 and summary["truncate_dim"] == 32
-    assert 0 <= summary["base_metrics"]["ndcg@10"] <= 1 and 0 <= summary["final_metrics"]["ndcg@10"] <= 1
+    # the saved model's held-out NDCG@10 is what the summary says (reference: computed here by hand)
+    data = load_train_data(result.config)
+    reloaded = load_model(out, device="cpu")
+    reloaded.truncate_dim = None
+    assert summary["final_metrics"]["ndcg@10"] == pytest.approx(
+        reference_ndcg10(reloaded, data.eval), abs=1e-5
+    )
+    assert summary["selection"]["selected_step"] in {h["step"] for h in summary["selection"]["history"]}
     assert set(summary["metrics_by_dim"]) == {"64", "32"} and summary["samples_per_second"] > 0
     assert changed(before, tensors(out))
     assert result.model[0].processor.image_processor.size.longest_edge == 600 * 600  # the article's bound
@@ -347,7 +396,6 @@ def test_vdr_preset_on_tiny_qwen3vl(mined, tiny_qwen3vl_path, tmp_path, caplog):
     assert "## Training with pagefit" in card and "| ndcg@10 |" in card and "Matryoshka dimensions" in card
 
     # per-dimension metrics (corpus encoded once, sliced) equal a fresh evaluation at that dimension
-    data = load_train_data(result.config)
     at_32 = build_evaluator(data.eval, batch_size=4, truncate_dim=32, name="check")(result.model)
     assert at_32["check_cosine_ndcg@10"] == pytest.approx(result.metrics_by_dim[32]["ndcg@10"], abs=1e-6)
 

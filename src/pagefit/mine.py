@@ -1,4 +1,4 @@
-"""`pagefit mine`: hard negatives for every query from the whole corpus, with positive-aware filtering.
+"""`pagefit mine`: hard negatives for every query from the pages of its own split, with positive-aware filtering.
 
 Sentence Transformers' `mine_hard_negatives` does the mining (similarities, top-k, positive
 exclusion, the NV-Retriever relative margin). pagefit adds only what it lacks:
@@ -10,9 +10,12 @@ exclusion, the NV-Retriever relative margin). pagefit adds only what it lacks:
   pixels under another page id), are not negatives: `mine_hard_negatives` returns every candidate
   that passes the margin ("labeled-list" output), and the first `num_negatives` that pass these
   checks are kept;
+- a row's candidates are the pages of its split's documents only (the split the pairs folder
+  records): an eval page is never a training negative, and a
+  train page never an eval one;
+- pixel-identical twins of any positive of the row's query are never negatives (`pagefit.duplicates`);
 - the output keeps the pairs contract (query, image, negative_0..n-1, page_id, doc_id,
-  negative_*_page_id; paths relative to the corpus) and both splits (the eval split's negatives
-  enlarge the corpus of `pagefit train`'s evaluator).
+  negative_*_page_id; paths relative to the corpus) and both splits.
 """
 
 from __future__ import annotations
@@ -39,7 +42,7 @@ if TYPE_CHECKING:
     import torch
     from sentence_transformers import SentenceTransformer
 
-__all__ = ["MineConfig", "MineResult", "mine", "score_stats"]
+__all__ = ["MineConfig", "MineResult", "mine", "score_stats", "split_documents"]
 
 logger = logging.getLogger(__name__)
 
@@ -174,14 +177,16 @@ def _choose(
     pages: dict[str, _CorpusPage],
     num_negatives: int,
     exclude_neighbors: int,
+    relevant_hashes: set[str] = frozenset(),  # type: ignore[assignment]
 ) -> tuple[list[str], list[float]] | None:
-    """The best `num_negatives` candidates that are neither near the positive in its document nor a copy of it."""
+    """The best `num_negatives` candidates that are neither near the positive in its document nor a copy
+    of it or of another page relevant to the same query."""
     if candidates is None:
         return None
     chosen, scores = [], []
     for path, score in zip(candidates.paths, candidates.scores, strict=True):
         page = pages[path]
-        if page.image_hash == positive.image_hash:
+        if page.image_hash == positive.image_hash or page.image_hash in relevant_hashes:
             continue
         if (
             page.doc_id == positive.doc_id
@@ -275,10 +280,13 @@ def _split_rows(
     data: dict[str, list[Any]] = {c: [] for c in cols}
     scores: dict[str, list[float]] = {"positive": [], "negative": []}
     dropped = 0
+    relevant: dict[str, set[str]] = {}
+    for query, page_id in zip(ds["query"], ds["page_id"], strict=True):
+        relevant.setdefault(query, set()).add(by_id[page_id].image_hash)
     for query, page_id, doc_id in zip(ds["query"], ds["page_id"], ds["doc_id"], strict=True):
         positive = by_id[page_id]
         candidates = mined.get((query, positive.path))
-        picked = _choose(candidates, positive, pages, n, config.exclude_neighbors)
+        picked = _choose(candidates, positive, pages, n, config.exclude_neighbors, relevant[query])
         if picked is None:
             dropped += 1
             continue
@@ -313,7 +321,7 @@ def mine(
     trust_remote_code: bool = False,
     show_progress: bool = True,
 ) -> MineResult:
-    """Add `num_negatives` hard negatives from the whole corpus to every pair of both splits.
+    """Add `num_negatives` hard negatives to every pair of both splits, from the pages of the pair's own split.
 
     Args:
         pairs_dir: a folder from `pagefit pairs`.
@@ -358,13 +366,16 @@ def mine(
     config = MineConfig(str(pairs_dir.resolve()), str(corpus_dir), model_name(model), num_negatives, range_max,
                         relative_margin, exclude_neighbors, batch_size)  # fmt: skip
     encoder = _CachedEncoder(st_model, {p: v.image_hash for p, v in pages.items()}, batch_size, show_progress)
-    splits = [s for s in ("train", "eval") if s in dsd and len(dsd[s])]
-    queries = [q for s in splits for q in dsd[s]["query"]]
-    positives = [by_id[pid].path for s in splits for pid in dsd[s]["page_id"]]
-    mined = _mine_candidates(encoder, queries, positives, list(pages), range_max, relative_margin)
-
+    split_docs = split_documents(meta, dsd)
     out_dsd, scores, dropped = {}, {}, {}
     for split in dsd:
+        mined: dict[tuple[str, str], _Candidates] = {}
+        # Candidates come only from pages of this split's documents: no page crosses the split.
+        own = [path for path, page in pages.items() if page.doc_id in split_docs.get(split, set())]
+        if len(dsd[split]) and own:
+            positives = [by_id[pid].path for pid in dsd[split]["page_id"]]
+            mined = _mine_candidates(encoder, dsd[split]["query"], positives, own,
+                                     min(range_max, len(set(own) | set(positives))), relative_margin)  # fmt: skip
         data, scores[split], dropped[split] = _split_rows(dsd[split], mined, pages, by_id, config)
         features = datasets.Features({c: datasets.Value("string") for c in data})
         out_dsd[split] = datasets.Dataset.from_dict(data, features=features)
@@ -383,6 +394,23 @@ def mine(
                         round(encoder.encode_seconds, 2))  # fmt: skip
     _write(Path(out), pairs_dir, meta, config, datasets.DatasetDict(out_dsd), scores, result, start)
     return result
+
+
+def split_documents(meta: dict[str, Any], dsd: datasets.DatasetDict) -> dict[str, set[str]]:
+    """The documents of each split: as the pairs folder records them,
+    else (an older or hand-made folder) the documents its rows name."""
+    recorded = {
+        s: set(meta[f"{s}_docs"]) for s in ("train", "eval") if isinstance(meta.get(f"{s}_docs"), list)
+    }
+    found = {s: set(dsd[s]["doc_id"]) if "doc_id" in dsd[s].column_names else set() for s in dsd}
+    docs = {s: recorded.get(s, set()) | found.get(s, set()) for s in set(recorded) | set(found)}
+    overlap = docs.get("train", set()) & docs.get("eval", set())
+    if overlap:
+        raise PagefitError(
+            f"documents in both splits of the pairs folder: {', '.join(sorted(overlap)[:5])}: "
+            "re-run `pagefit pairs` (it splits by document)"
+        )
+    return docs
 
 
 def _load(model: str | SentenceTransformer, trust_remote_code: bool) -> SentenceTransformer:

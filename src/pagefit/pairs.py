@@ -2,9 +2,13 @@
 
 Queries come from the user (`queries`: the queries format of docs/formats.md, or records naming a source
 file and page number instead of a page id) and/or from a generator (`generate`: "text", "openai",
-"local" or a `QueryGenerator`). Synthetic queries pass the filters of `pagefit.querygen.filters`; an
-optional round trip through a retrieval model keeps only queries whose page that model ranks in its
-top k. Documents, not queries, are split, so no document is in both splits.
+"local" or a `QueryGenerator`). Synthetic queries pass the model-free filters of
+`pagefit.querygen.filters` (both splits). Documents, not queries, are split: the eval share of queries
+is the closest to `eval_fraction` that whole documents allow; documents linked by a query, by a
+pixel-identical page or by being a copy of another document's pages stay on one side
+(`pagefit.duplicates`). After the split, a train query whose text is also an eval query goes, and the
+optional round trip through a retrieval model keeps only the synthetic *train* queries whose page that
+model ranks in its top k among the train pages: no eval query is ever selected by a model.
 
 Output folder (`DatasetDict.save_to_disk`)::
 
@@ -14,6 +18,7 @@ Output folder (`DatasetDict.save_to_disk`)::
       eval_queries.jsonl                 the eval split in the queries format (for `pagefit eval`)
       queries.jsonl                      every query with its kind and split
       generation_failures.jsonl          pages a generator could not write queries for (when any)
+      dropped_queries.jsonl              every query a filter dropped: query, page_id, kind, reason, split
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import shutil
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -51,11 +56,14 @@ if TYPE_CHECKING:
     from pagefit.querygen import Page, QueryGenerator
 
 __all__ = [
+    "DROPPED",
     "EVAL_QUERIES",
     "FAILURES",
     "PAIRS_META",
     "PairsConfig",
     "PairsResult",
+    "duplicate_links",
+    "eval_documents",
     "load_pairs",
     "load_pairs_meta",
     "pairs",
@@ -68,6 +76,7 @@ PAIRS_META = "pagefit_pairs.json"
 EVAL_QUERIES = "eval_queries.jsonl"
 ALL_QUERIES = "queries.jsonl"
 FAILURES = "generation_failures.jsonl"
+DROPPED = "dropped_queries.jsonl"
 PAIR_COLUMNS = ["query", "image", "page_id", "doc_id"]
 
 GeneratorName = Literal["text", "openai", "local"]
@@ -107,6 +116,7 @@ class PairsResult:
     filtered: dict[str, int]
     failures: int
     seconds: float
+    eval_fraction_achieved: float = 0.0  # share of the queries in the eval split
 
     @property
     def queries_per_page(self) -> float:
@@ -223,7 +233,8 @@ def corpus_pages(corpus: str | os.PathLike[str], pages: datasets.Dataset) -> lis
 
 def _generated_queries(
     generator: QueryGenerator, pages: list[Page], per_page: int, show_progress: bool
-) -> tuple[list[Query], dict[str, int], list[dict[str, Any]]]:
+) -> tuple[list[Query], dict[str, int], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Generated queries that pass the model-free filters, drop counts, failures, and the dropped queries."""
     from pagefit.querygen.filters import FilterReport, QueryFilterConfig, filter_queries
 
     result = generator.generate(pages, per_page, show_progress=show_progress)
@@ -236,15 +247,21 @@ def _generated_queries(
         per_page_count[q.page_id] += 1
         queries.append(Query(query_id=f"{q.page_id}:q{per_page_count[q.page_id]}", query=q.query,
                              page_ids=[q.page_id], kind=q.kind, origin=generator.name))  # fmt: skip
-    return queries, report.as_dict(), result.failures
+    dropped = [
+        {"query": q.query, "page_id": q.page_id, "kind": q.kind, "reason": why} for q, why in report.rejected
+    ]
+    return queries, report.as_dict(), result.failures, dropped
 
 
 def _roundtrip(
     queries: list[Query], pages: list[Page], model: str | SentenceTransformer, top_k: int, show_progress: bool
-) -> tuple[list[Query], int]:
+) -> tuple[list[Query], list[Query]]:
+    """(kept, dropped): a query is kept when `model` ranks its page in the top `top_k` of `pages`."""
     from pagefit.models import load_model, require_modality
     from pagefit.querygen.filters import roundtrip_filter
 
+    if not queries:
+        return [], []
     if isinstance(model, str | os.PathLike):
         model = load_model(model)
         require_modality(model, "image", role="the --filter-model (it embeds page images)")
@@ -256,8 +273,9 @@ def _roundtrip(
         top_k,
         show_progress=show_progress,
     )
-    kept = [q for q, k in zip(queries, keep, strict=True) if k]
-    return kept, len(queries) - len(kept)
+    return [q for q, k in zip(queries, keep, strict=True) if k], [
+        q for q, k in zip(queries, keep, strict=True) if not k
+    ]
 
 
 def _make_generator(generate: str | QueryGenerator, seed: int) -> QueryGenerator:
@@ -273,8 +291,11 @@ def _make_generator(generate: str | QueryGenerator, seed: int) -> QueryGenerator
 # ---------------------------------------------------------------------------------------------
 
 
-def _doc_groups(queries: Sequence[Query], page_doc: dict[str, str]) -> list[list[str]]:
-    """Documents linked by a query that names pages of several of them stay together."""
+def _doc_groups(
+    queries: Sequence[Query], page_doc: dict[str, str], links: Iterable[tuple[str, str]] = ()
+) -> list[list[str]]:
+    """Documents that must share a split: linked by a query that names pages of several of them, or by
+    `links` (e.g. pixel-identical pages, see `duplicate_links`); every document of `page_doc` appears."""
     parent: dict[str, str] = {}
 
     def find(d: str) -> str:
@@ -283,53 +304,130 @@ def _doc_groups(queries: Sequence[Query], page_doc: dict[str, str]) -> list[list
             d = parent[d]
         return d
 
-    for q in queries:
-        docs = [page_doc[p] for p in q.page_ids]
-        for d in docs[1:]:
-            parent[find(d)] = find(docs[0])
-        find(docs[0])
+    for d in page_doc.values():
+        find(d)
+    pairs_ = [(page_doc[q.page_ids[0]], page_doc[p]) for q in queries for p in q.page_ids[1:]]
+    for a, b in [*pairs_, *links]:
+        parent[find(b)] = find(a)
     groups: defaultdict[str, list[str]] = defaultdict(list)
     for d in sorted(parent):
         groups[find(d)].append(d)
     return sorted(groups.values())
 
 
-def split_by_document(
-    queries: Sequence[Query], page_doc: dict[str, str], eval_fraction: float, seed: int
-) -> tuple[list[Query], list[Query]]:
-    """Split queries so that no document has queries in both splits.
+def duplicate_links(
+    page_ids: Sequence[str],
+    doc_ids: Sequence[str],
+    hashes: Sequence[str | None],
+    texts: Sequence[str | None],
+    targeted: set[str] = frozenset(),  # type: ignore[assignment]
+) -> list[tuple[str, str]]:
+    """Pairs of documents that share a pixel-identical page, so that they stay on one side of the split.
 
-    Documents are shuffled with `seed` and moved to eval while that brings the eval share of queries
-    closer to `eval_fraction`; each split gets at least one document when there are two or more.
+    A shared page links its documents when it has text or a query names it; a blank page that several
+    documents share (an empty back cover) does not, or it would glue every document into one split.
+    A document whose pages all have twins in other documents is linked to them whatever the pages hold.
+    """
+    by_hash: defaultdict[str, list[tuple[str, str, bool]]] = defaultdict(list)
+    for pid, doc, key, text in zip(page_ids, doc_ids, hashes, texts, strict=True):
+        if key:
+            by_hash[key].append((pid, doc, bool((text or "").strip()) or pid in targeted))
+    pages_of: Counter[str] = Counter(doc_ids)
+    twinned: Counter[str] = Counter()
+    links: list[tuple[str, str]] = []
+    all_dup: defaultdict[str, set[str]] = defaultdict(set)
+    for group in by_hash.values():
+        docs = sorted({doc for _, doc, _ in group})
+        if len(docs) < 2:
+            continue
+        for _pid, doc, _ in group:
+            twinned[doc] += 1
+            all_dup[doc].update(d for d in docs if d != doc)
+        if any(matters for _, _, matters in group):
+            links += [(docs[0], d) for d in docs[1:]]
+    links += [(doc, other) for doc, n in twinned.items() if n == pages_of[doc] for other in all_dup[doc]]
+    return links
+
+
+def _closest_subset(sizes: list[int], target: float) -> set[int]:
+    """Indices of the groups whose sizes sum closest to `target`, keeping at least one group on each side.
+
+    Exact subset sum over the reachable totals (a bitset per group), so whole documents give the
+    closest eval share they allow; ties go to the smaller total.
+    """
+    total = sum(sizes)
+    reach = [1]  # reach[i]: bit s set when some of the first i groups sum to s
+    for n in sizes:
+        reach.append(reach[-1] | (reach[-1] << n))
+    sums = [s for s in range(1, total) if reach[-1] >> s & 1]
+    best = min(sums, key=lambda s: (abs(s - target), s))
+    chosen, s = set(), best
+    for i in range(len(sizes), 0, -1):
+        if not reach[i - 1] >> s & 1:  # the first i-1 groups cannot make s: group i-1 is in
+            chosen.add(i - 1)
+            s -= sizes[i - 1]
+    return chosen
+
+
+def eval_documents(
+    queries: Sequence[Query],
+    page_doc: dict[str, str],
+    eval_fraction: float,
+    seed: int,
+    *,
+    links: Iterable[tuple[str, str]] = (),
+) -> set[str]:
+    """The documents of the eval split: whole groups of linked documents (see `_doc_groups`) whose query
+    count comes closest to `eval_fraction` of all queries, at least one group with queries in each split.
+
+    Groups are shuffled with `seed` first, so among equally close choices the seed decides.
 
     Raises:
-        PagefitError: `eval_fraction` > 0 but all queries concern a single document.
+        PagefitError: `eval_fraction` > 0 but all queries concern a single group of documents.
     """
     if not 0 <= eval_fraction < 1:
         raise PagefitError(f"--eval-fraction must be in [0, 1), got {eval_fraction}")
     if eval_fraction == 0:
-        return list(queries), []
-    groups = _doc_groups(queries, page_doc)
+        return set()
+    size: Counter[str] = Counter(page_doc[q.page_ids[0]] for q in queries)
+    groups = [g for g in _doc_groups(queries, page_doc, links) if sum(size[d] for d in g)]
     if len(groups) < 2:
         docs = ", ".join(groups[0][:3]) if groups else "none"
+        linked = " (documents sharing identical pages stay together)" if groups and len(groups[0]) > 1 else ""
         raise PagefitError(
-            f"all queries concern one document ({docs}): a split by document needs at least two; "
+            f"all queries concern one document{linked} ({docs}): a split by document needs at least two; "
             "add documents or pass --eval-fraction 0 (no eval split)"
         )
-    size: Counter[str] = Counter(page_doc[q.page_ids[0]] for q in queries)
     random.Random(seed).shuffle(groups)
-    target = eval_fraction * len(queries)
-    eval_docs: set[str] = set()
-    n_eval = 0
-    for i, group in enumerate(groups[:-1]):  # the last group always stays in train
-        n = sum(size[d] for d in group)
-        if i == 0 or abs(n_eval + n - target) < abs(n_eval - target):
-            eval_docs.update(group)
-            n_eval += n
+    chosen = _closest_subset([sum(size[d] for d in g) for g in groups], eval_fraction * len(queries))
+    return {d for i in chosen for d in groups[i]}
+
+
+def split_by_document(
+    queries: Sequence[Query],
+    page_doc: dict[str, str],
+    eval_fraction: float,
+    seed: int,
+    *,
+    links: Iterable[tuple[str, str]] = (),
+) -> tuple[list[Query], list[Query]]:
+    """Split queries so that no document (nor group of linked documents) has queries in both splits.
+
+    The eval share of queries is the closest to `eval_fraction` that whole documents allow
+    (see `eval_documents`).
+    """
+    eval_docs = eval_documents(queries, page_doc, eval_fraction, seed, links=links)
     is_eval = [page_doc[q.page_ids[0]] in eval_docs for q in queries]
     return [q for q, e in zip(queries, is_eval, strict=True) if not e], [
         q for q, e in zip(queries, is_eval, strict=True) if e
     ]
+
+
+def normal_text(text: str) -> str:
+    """A query's text as compared across splits: lower-cased word tokens, single spaces."""
+    from pagefit.querygen.filters import words
+
+    return " ".join(words(text))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -450,11 +548,12 @@ def pairs(
         generate: a synthetic query generator: "text" (offline, from the page text), "openai" or
             "local" (configured with `pagefit.querygen.make_generator`), or a generator object.
         per_page: synthetic queries per page (before filtering).
-        eval_fraction: share of the queries whose documents go to the eval split.
+        eval_fraction: share of the queries whose documents go to the eval split (the closest whole
+            documents allow; a warning when off by more than half).
         seed: seed of the split (and of the text generator's choices).
-        filter_model: keep a synthetic query only if this retrieval model (a name for `load_model`
-            or a loaded model) ranks its page in the top `filter_top_k` of the whole corpus (page
-            embeddings cached).
+        filter_model: keep a synthetic *train* query only if this retrieval model (a name for
+            `load_model` or a loaded model) ranks its page in the top `filter_top_k` of the train
+            pages (page embeddings cached); eval queries are never filtered by a model.
         filter_top_k: see `filter_model`.
         show_progress: progress bars on stderr.
 
@@ -491,12 +590,11 @@ def pairs(
     all_queries = read_user_queries(queries, table) if queries is not None else []
     filtered: dict[str, int] = {}
     failures: list[dict[str, Any]] = []
+    dropped: list[dict[str, Any]] = []
+    pages: list[Page] = []
     if generator is not None:
         pages = corpus_pages(corpus_dir, table)
-        made, filtered, failures = _generated_queries(generator, pages, per_page, show_progress)
-        if filter_model is not None and made:
-            made, dropped = _roundtrip(made, pages, filter_model, filter_top_k, show_progress)
-            filtered["roundtrip"] = dropped
+        made, filtered, failures, dropped = _generated_queries(generator, pages, per_page, show_progress)
         taken = {q.query_id for q in all_queries}
         all_queries += [
             q if q.query_id not in taken else q.model_copy(update={"query_id": f"gen:{q.query_id}"})
@@ -507,8 +605,55 @@ def pairs(
         raise PagefitError(f"no queries left to pair (filtered: {filtered or 'none'}){why}")
 
     page_doc = dict(zip(table["page_id"], table["doc_id"], strict=True))
-    train_q, eval_q = split_by_document(all_queries, page_doc, eval_fraction, seed)
-    return _write(out, config, table, train_q, eval_q, filtered, failures, start)
+    links = duplicate_links(table["page_id"], table["doc_id"], table["image_hash"], table["text"],
+                            targeted={p for q in all_queries for p in q.page_ids})  # fmt: skip
+    eval_docs = eval_documents(all_queries, page_doc, eval_fraction, seed, links=links)
+    train_q = [q for q in all_queries if page_doc[q.page_ids[0]] not in eval_docs]
+    eval_q = [q for q in all_queries if page_doc[q.page_ids[0]] in eval_docs]
+
+    # The same text never in both splits: the eval query stays (it is the yardstick), the train copy goes.
+    eval_texts = {normal_text(q.query) for q in eval_q}
+    same = [q for q in train_q if normal_text(q.query) in eval_texts]
+    train_q = [q for q in train_q if normal_text(q.query) not in eval_texts]
+    # The round trip runs after the split, on synthetic train queries, against train pages only: no eval
+    # query is ever selected by a model, and no eval page takes part in choosing the training data.
+    lost: list[Query] = []
+    if filter_model is not None and generator is not None:
+        synthetic = [q for q in train_q if getattr(q, "origin", "user") != "user"]
+        train_pages = [p for p in pages if p.doc_id not in eval_docs]
+        _, lost = _roundtrip(synthetic, train_pages, filter_model, filter_top_k, show_progress)
+        gone = {id(q) for q in lost}
+        train_q = [q for q in train_q if id(q) not in gone]
+        filtered["roundtrip"] = len(lost)
+    if same:
+        filtered["same_text_as_eval"] = len(same)
+    split_of = {d: "eval" if d in eval_docs else "train" for d in page_doc.values()}
+    dropped = [{**r, "split": split_of[page_doc[r["page_id"]]]} for r in dropped]
+    dropped += [
+        {"query": q.query, "page_id": q.page_ids[0], "kind": q.kind, "reason": reason, "split": "train"}
+        for reason, qs in (("same_text_as_eval", same), ("roundtrip", lost))
+        for q in qs
+    ]
+    if not train_q:
+        raise PagefitError(f"no training queries left after filtering (filtered: {filtered})")
+    # Each split's documents: those with its queries and the documents linked to them; a document no
+    # query concerns is in neither (its pages are neither training negatives nor evaluated over).
+    asked = {page_doc[p] for q in all_queries for p in q.page_ids}
+    groups = [set(g) for g in _doc_groups(all_queries, page_doc, links) if set(g) & asked]
+    docs = {"train": sorted(d for g in groups if not g & eval_docs for d in g), "eval": sorted(eval_docs)}
+    return _write(out, config, table, train_q, eval_q, docs, filtered, failures, dropped, start)
+
+
+def _achieved_fraction(n_train: int, n_eval: int, wanted: float) -> float:
+    achieved = n_eval / max(1, n_train + n_eval)
+    if wanted > 0 and abs(achieved - wanted) > wanted / 2:
+        logger.warning(
+            "the eval split holds %.1f%% of the queries, not the %.1f%% asked: whole documents allow no closer "
+            "split (add documents, or pass another --eval-fraction)",
+            100 * achieved,
+            100 * wanted,
+        )
+    return achieved
 
 
 def _write(
@@ -517,8 +662,10 @@ def _write(
     table: datasets.Dataset,
     train_q: list[Query],
     eval_q: list[Query],
+    docs: dict[str, list[str]],
     filtered: dict[str, int],
     failures: list[dict[str, Any]],
+    dropped: list[dict[str, Any]],
     start: float,
 ) -> PairsResult:
     import datasets
@@ -527,21 +674,17 @@ def _write(
         pid: (img, doc)
         for pid, img, doc in zip(table["page_id"], table["image"], table["doc_id"], strict=True)
     }
-    page_doc = {pid: doc for pid, (_, doc) in page_rows.items()}
     dsd = datasets.DatasetDict(
         {"train": _split_dataset(train_q, page_rows), "eval": _split_dataset(eval_q, page_rows)}
     )
     # Synthetic queries by kind; the user's own all count as "user" (whatever "kind" their file gives).
     kinds = Counter(q.kind if getattr(q, "origin", "user") != "user" else "user" for q in train_q + eval_q)
-    docs = {
-        name: sorted({page_doc[p] for q in qs for p in q.page_ids})
-        for name, qs in (("train", train_q), ("eval", eval_q))
-    }
+    achieved = _achieved_fraction(len(train_q), len(eval_q), config.eval_fraction)
     result = PairsResult(
         out=out, train_rows=len(dsd["train"]), eval_rows=len(dsd["eval"]), train_queries=len(train_q),
         eval_queries=len(eval_q), train_docs=docs["train"], eval_docs=docs["eval"], pages=len(table),
         pages_with_queries=len({p for q in train_q + eval_q for p in q.page_ids}), kinds=dict(kinds.most_common()),
-        filtered=filtered, failures=len(failures), seconds=0.0,
+        filtered=filtered, failures=len(failures), seconds=0.0, eval_fraction_achieved=round(achieved, 4),
     )  # fmt: skip
     tmp = prepare_out(out, PAIRS_META, "pairs")
     try:
@@ -556,6 +699,7 @@ def _write(
         _write_jsonl(tmp / ALL_QUERIES, rows)
         if failures:
             _write_jsonl(tmp / FAILURES, failures)
+        _write_jsonl(tmp / DROPPED, dropped)
         result.seconds = round(time.perf_counter() - start, 2)
         meta = {"pagefit_version": __version__, "kind": "pairs", "corpus": config.corpus, "config": asdict(config),
                 **{k: v for k, v in asdict(result).items() if k != "out"},

@@ -40,7 +40,7 @@ def mine_command(
     trust_remote_code: Annotated[bool, typer.Option(help="Allow custom code in the model folder.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
-    """Add hard negatives from the whole corpus to every pair (both splits); save score distributions."""
+    """Add hard negatives to every pair, from the pages of its own split's documents; save score distributions."""
     from rich.console import Console
     from rich.table import Table
 

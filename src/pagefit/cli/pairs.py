@@ -52,7 +52,10 @@ def pairs_command(
     max_new_tokens: Annotated[int, typer.Option(help="local: bound on each generated answer.")] = 256,
     filter_model: Annotated[
         str | None,
-        typer.Option(help="Keep a synthetic query only if this model ranks its page in the top k."),
+        typer.Option(
+            help="Keep a synthetic train query only if this model ranks its page in the top k of the train "
+            "pages (run after the split; eval queries are never filtered by a model)."
+        ),
     ] = None,
     filter_top_k: Annotated[int, typer.Option(help="The k of --filter-model.")] = 10,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
@@ -78,6 +81,8 @@ def pairs_command(
     console.print(
         f"[bold green]pairs[/] train {result.train_rows} ({len(result.train_docs)} docs), eval {result.eval_rows} "
         f"({len(result.eval_docs)} docs) -> {result.out} in {result.seconds:.1f} s\n"
+        f"  eval share of queries {result.eval_fraction_achieved:.1%} (asked {eval_fraction:.0%}; "
+        "whole documents per split)\n"
         f"  {result.queries_per_page:.2f} queries per page on {result.pages_with_queries}/{result.pages} pages; "
         f"kinds: {kinds}",
         highlight=False,

@@ -97,6 +97,13 @@ def train_command(
     eval_every: Annotated[
         float | None, typer.Option(help="Evaluate every this fraction of training (< 1) or number of steps.")
     ] = None,
+    eval_corpus: Annotated[
+        Path | None,
+        typer.Option(
+            help="Corpus folder the held-out queries are searched in during training "
+            "(default: every page of the pairs folder's eval-split documents)."
+        ),
+    ] = None,
     report_to: Annotated[
         list[str] | None, typer.Option(help="Experiment tracker: trackio or tensorboard (repeatable).")
     ] = None,
@@ -134,6 +141,7 @@ def train_command(
         "resume": resume or None,
         "seed": seed,
         "eval_every": eval_every,
+        "eval_corpus": str(eval_corpus) if eval_corpus else None,
         "report_to": report_to,
         "trust_remote_code": trust_remote_code,
         "show_progress": progress,
@@ -152,14 +160,8 @@ def _report(result: Any) -> None:
     summary = result.summary
     if not summary:  # not the main process of a distributed run
         return
+    from pagefit.train.card import train_line
+
     console = Console(stderr=True)
-    base, final = result.base_metrics.get("ndcg@10"), result.final_metrics.get("ndcg@10")
-    scores = (
-        f"NDCG@10 {base:.4f} -> {final:.4f}" if base is not None and final is not None else "no evaluation"
-    )
-    console.print(
-        f"[bold green]trained[/] {summary['steps']} steps in {summary['wall_time_s']:.0f} s "
-        f"({summary['samples_per_second'] or 0:.2f} samples/s): {scores}; model in {result.output_dir}",
-        highlight=False,
-        soft_wrap=True,
-    )
+    console.print(train_line(summary, result.base_metrics, result.final_metrics, result.output_dir),
+                  highlight=False, soft_wrap=True)  # fmt: skip

@@ -152,10 +152,14 @@ def demo(
     console.print(f"before training: {BASE_MODEL} NDCG@10 {before.models[0].metrics['ndcg@10']:.3f}")
     model_dir = root / "model"
     shutil.rmtree(model_dir, ignore_errors=True)  # the demo retrains from the base model every run
-    steps.run("train", f"finetune {BASE_MODEL} (CMNRL + Matryoshka) on the mined pairs", train,
+    trained = steps.run("train", f"finetune {BASE_MODEL} (CMNRL + Matryoshka) on the mined pairs", train,
               preset="ocr-minilm", data=str(root / "mined"), output=str(model_dir), epochs=size.epochs,
               max_steps=size.max_steps, batch_size=size.batch_size, seed=seed,
               show_progress=show_progress)  # fmt: skip
+    if trained.summary.get("improved") is False:  # say it before any other number is shown
+        from pagefit.train.card import train_line
+
+        console.print(train_line(trained.summary, trained.base_metrics, trained.final_metrics, model_dir))
     report_dir = root / "report"
     report = steps.run("eval (after)", "base vs finetuned vs BM25, with significance", evaluate, corpus, eval_file,
                        [(BASE_MODEL, BASE_MODEL), ("finetuned", str(model_dir))], bm25=True,

@@ -40,6 +40,7 @@ from pagefit.evaluation.metrics import (
     query_metrics,
     rank_pages,
 )
+from pagefit.evaluation.qrels import expand_qrels
 from pagefit.evaluation.report import Comparison, ModelResult, QueryRecord, QueryResult, Report
 from pagefit.models import model_name
 
@@ -85,6 +86,7 @@ class _Corpus:
     texts: list[str]
     id_order: np.ndarray
     queries: list[Query]
+    twin_qrels: dict[str, int] = field(default_factory=dict)
 
     @property
     def query_texts(self) -> list[str]:
@@ -257,6 +259,11 @@ def _load_corpus_and_queries(corpus: str | os.PathLike[str], queries: Any) -> _C
             raise PagefitError("no queries to evaluate")
     page_ids = [str(p) for p in pages["page_id"]]
     check_page_ids(query_list, page_ids, source=source)
+    # The duplicates rule: a pixel-identical twin of a relevant page is relevant.
+    query_list, twin_qrels = expand_qrels(query_list, page_ids, _page_keys(pages))
+    if twin_qrels["qrels_added"]:
+        logger.info("%d twin page(s) of relevant pages added to %d queries' qrels", twin_qrels["qrels_added"],
+                    twin_qrels["queries_expanded"])  # fmt: skip
     id_order = np.empty(len(page_ids), dtype=np.int64)
     id_order[np.argsort(np.asarray(page_ids, dtype=object), kind="stable")] = np.arange(len(page_ids))
     return _Corpus(
@@ -267,6 +274,7 @@ def _load_corpus_and_queries(corpus: str | os.PathLike[str], queries: Any) -> _C
         texts=[t or "" for t in pages["text"]] if "text" in pages.column_names else [""] * len(page_ids),
         id_order=id_order,
         queries=query_list,
+        twin_qrels=twin_qrels,
     )
 
 
@@ -568,7 +576,7 @@ def _build_report(runs: list[_Run], data: _Corpus, config: EvalConfig) -> Report
         metrics=list(METRICS),
         models=entries,
         per_query=records,
-        settings=config.model_dump(),
+        settings={**config.model_dump(), "twin_qrels": data.twin_qrels},
         pagefit_version=__version__,
         created=datetime.now().isoformat(timespec="seconds"),
     )

@@ -91,13 +91,18 @@ class QueryFilterConfig:
 
 @dataclass
 class FilterReport:
-    """How many queries each filter dropped."""
+    """How many queries each filter dropped, and which (`rejected`: query and reason, in order)."""
 
     dropped: Counter[str] = field(default_factory=Counter)
+    rejected: list[tuple[GeneratedQuery, str]] = field(default_factory=list)
 
     def add(self, reason: str, n: int = 1) -> None:
         if n:
             self.dropped[reason] += n
+
+    def reject(self, query: GeneratedQuery, reason: str) -> None:
+        self.add(reason)
+        self.rejected.append((query, reason))
 
     def as_dict(self) -> dict[str, int]:
         return dict(sorted(self.dropped.items()))
@@ -147,15 +152,16 @@ def filter_queries(
         if reason is None and (page.image_hash, _bag(text)) in seen:
             reason = "duplicate"
         if reason:
-            report.add(reason)
+            report.reject(GeneratedQuery(q.page_id, text, q.kind), reason)
             continue
         seen.add((page.image_hash, _bag(text)))
         kept.append(GeneratedQuery(q.page_id, text, q.kind))
     owners: defaultdict[str, set[str]] = defaultdict(set)
     for q in kept:
         owners[_normal(q.query)].add(pages[q.page_id].image_hash)
-    ambiguous = [q for q in kept if len(owners[_normal(q.query)]) > 1]
-    report.add("ambiguous", len(ambiguous))
+    for q in kept:
+        if len(owners[_normal(q.query)]) > 1:
+            report.reject(q, "ambiguous")
     return [q for q in kept if len(owners[_normal(q.query)]) == 1]
 
 
@@ -206,7 +212,8 @@ def roundtrip_filter(
     batch_size: int = 16,
     show_progress: bool = True,
 ) -> list[bool]:
-    """Keep a query only if `model` ranks one of its pages within the top `top_k` of the whole corpus."""
+    """Keep a query only if `model` ranks one of its pages within the top `top_k` of `pages`
+    (`pairs` passes the train pages only)."""
     ranks = positive_ranks(
         model, query_texts, query_pages, pages, batch_size=batch_size, show_progress=show_progress
     )

@@ -1,8 +1,9 @@
 """`pagefit train`: finetune an embedding model on (query, page image, hard negatives) with Sentence Transformers.
 
 The recipe is the seed article's: `CachedMultipleNegativesRankingLoss` inside `MatryoshkaLoss`, batches
-without duplicates, and an `InformationRetrievalEvaluator` whose corpus holds every positive and negative
-of the eval split, run before, during and after training. Everything is configured by one `TrainConfig`
+without duplicates, and an `InformationRetrievalEvaluator` run before, during and after training over
+every page of the eval-split documents (or `eval_corpus`), the twins of relevant pages relevant; the
+step with the best held-out NDCG@10 is the one saved, and the summary says whether it beats the base. Everything is configured by one `TrainConfig`
 (preset < YAML file < flags, see `pagefit.train.config`); the output folder holds the Sentence
 Transformers model, its model card, `train_config.yaml` (repeat the run with `pagefit train --config`),
 `train_summary.json` and the checkpoints (`checkpoints/`, for `--resume`).
@@ -31,7 +32,7 @@ from pagefit.train.config import (
     validate_config,
 )
 from pagefit.train.data import EVALUATOR_NAME, load_train_data
-from pagefit.train.trainer import CHECKPOINTS_DIR, build_trainer, final_evaluation
+from pagefit.train.trainer import CHECKPOINTS_DIR, best_checkpoint, build_trainer, final_evaluation
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -117,16 +118,41 @@ def _run(config: TrainConfig, resume_from: str | None) -> TrainResult:
         save_train_config(config, out)
     base = _base_metrics(trainer, out, resume_from)
     output = trainer.train(resume_from_checkpoint=resume_from)
-    final = _metrics(final_evaluation(trainer), trainer.model)
+    last = _metrics(final_evaluation(trainer), trainer.model)
+    final, selection = _select_best(trainer, base, last)
     by_dim = _metrics_by_dim(trainer, evaluator, config.matryoshka_dims) if is_main and evaluator else {}
     summary = {}
     if is_main:
         record = {"precision": precision, "base": base, "final": final, "by_dim": by_dim,
                   "train_metrics": output.metrics, "resumed_from": resume_from,
-                  "world_size": trainer.args.world_size}  # fmt: skip
+                  "world_size": trainer.args.world_size, "selection": selection}  # fmt: skip
         summary = _finish(trainer, config, data, record, started)
     trainer.accelerator.wait_for_everyone()
     return TrainResult(out, config, base, final, by_dim, summary, trainer.model)
+
+
+def _select_best(
+    trainer: SentenceTransformerTrainer, base: dict[str, float], last: dict[str, float]
+) -> tuple[dict[str, float], dict[str, Any]]:
+    """Hand over the best evaluated step on the held-out split (not simply the last), and say whether it
+    beats the base model there. When none does, the best trained step is still what is saved, labelled
+    `improved: false` in the summary, the card and the console line."""
+    best = best_checkpoint(trainer)
+    step = trainer.state.global_step
+    if best.best_step is None:  # no held-out evaluation: the last step is all there is
+        return last, {"selected_step": step, "last_step": step, "improved": None, "history": []}
+    final = last
+    if best.best_step != step:
+        best.restore(trainer.model)
+        final = _metrics(best.metrics[best.best_step], trainer.model)
+        logger.info(
+            "restored step %d (held-out NDCG@10 %.4f; last step %d)", best.best_step, best.best_value, step
+        )
+    base_value = base.get("ndcg@10")
+    improved = None if base_value is None else bool(final.get("ndcg@10", float("-inf")) > base_value)
+    history = [{"step": s, "ndcg@10": round(v, 6)} for s, v in best.history]
+    return final, {"selected_step": best.best_step, "last_step": step, "improved": improved,
+                   "last_metrics": last, "history": history}  # fmt: skip
 
 
 def last_complete_checkpoint(folder: Path) -> Path | None:

@@ -11,7 +11,7 @@ if TYPE_CHECKING:
 
     from pagefit.train.config import TrainConfig
 
-__all__ = ["add_card_section", "build_summary"]
+__all__ = ["add_card_section", "build_summary", "train_line"]
 
 CARD_MARKER = "<!-- pagefit:train -->"
 _CARD_METRICS = ("ndcg@10", "ndcg@5", "mrr@10", "map@100", "recall@1", "recall@5", "recall@10")
@@ -44,6 +44,7 @@ def build_summary(
     resumed_from: str | None,
     world_size: int,
     wall_time_s: float,
+    selection: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The content of `train_summary.json`."""
     from pagefit import __version__
@@ -63,6 +64,9 @@ def build_summary(
         "base_metrics": base,
         "final_metrics": final,
         "improvement": {k: final[k] - base[k] for k in common},
+        # Whether the saved model beats the base on the held-out metric (None: no held-out evaluation).
+        "improved": (selection or {}).get("improved"),
+        "selection": selection or {},
         "metrics_by_dim": {str(dim): metrics for dim, metrics in by_dim.items()},
         "steps": state.global_step,
         "epochs": state.epoch,
@@ -86,6 +90,22 @@ def _metrics_table(base: dict[str, float], final: dict[str, float]) -> list[str]
             b, f = base.get(name), final[name]
             change = "–" if b is None else f"{f - b:+.4f}"
             lines.append(f"| {name} | {_fmt(b)} | {_fmt(f)} | {change} |")
+    return lines
+
+
+def _selection_lines(summary: dict[str, Any]) -> list[str]:
+    selection = summary.get("selection") or {}
+    if not selection.get("history"):
+        return []
+    step, last = selection["selected_step"], selection["last_step"]
+    lines = ["", f"Saved: step {step} of {last}."]
+    if summary.get("improved") is False:
+        lines += [
+            "",
+            "**No checkpoint beat the base model on the held-out queries.** This folder holds the best trained "
+            "step anyway, and it is NOT better than the base model: keep using the base model, or change the "
+            "data or recipe and train again.",
+        ]
     return lines
 
 
@@ -123,13 +143,16 @@ def card_section(summary: dict[str, Any], *, own_modules: bool) -> str:
         f"{summary['steps']} steps, {summary['precision']} precision.",
     ]
     if data.get("eval_queries"):
+        source = data.get("eval_corpus_source", "the eval split's pages")
         lines += [
             "",
-            f"Evaluated on {data['eval_queries']} held-out queries against a corpus of {data['eval_corpus']} pages "
-            "(every positive and hard negative of the eval split) with `InformationRetrievalEvaluator`, before and "
-            "after training:",
+            f"Evaluated on {data['eval_queries']} held-out queries against {data['eval_corpus']} pages "
+            f"({source}) with `InformationRetrievalEvaluator`, before training and at every evaluation step; "
+            "the saved model is the step with the best held-out NDCG@10 (selected on these queries, so its number "
+            "is optimistic: measure it with `pagefit eval` on queries that played no part in training):",
             "",
             *_metrics_table(summary["base_metrics"], summary["final_metrics"]),
+            *_selection_lines(summary),
         ]
     lines += _dims_lines(summary)
     if own_modules:
@@ -165,3 +188,22 @@ def add_card_section(readme: Path, summary: dict[str, Any]) -> None:
     anchor = "\n## Training Details"
     card = card.replace(anchor, "\n" + section + anchor, 1) if anchor in card else card + "\n" + section
     atomic_write_text(readme, card)
+
+
+def train_line(summary: dict[str, Any], base_metrics: dict, final_metrics: dict, output_dir: Any) -> str:
+    """The console line: steps and speed, the held-out NDCG@10 of the base and of the saved step, and a
+    plain warning when no step beat the base model."""
+    base, final = base_metrics.get("ndcg@10"), final_metrics.get("ndcg@10")
+    selection = summary.get("selection") or {}
+    step = selection.get("selected_step", summary["steps"])
+    head = (f"[bold green]trained[/] {summary['steps']} steps in {summary['wall_time_s']:.0f} s "
+            f"({summary['samples_per_second'] or 0:.2f} samples/s)")  # fmt: skip
+    where = summary.get("data", {}).get("eval_corpus", "?")
+    if base is None or final is None:
+        return f"{head}: no evaluation; model in {output_dir}"
+    if summary.get("improved") is False:
+        return (f"{head}; [bold red]no checkpoint beat the base model[/] on the held-out queries ({where} pages): "
+                f"NDCG@10 base {base:.4f}, best trained step {step} {final:.4f}. The model in {output_dir} is "
+                "that step, NOT an improvement: keep the base model")  # fmt: skip
+    return (f"{head}: held-out NDCG@10 {base:.4f} -> {final:.4f} over {where} pages (step {step} kept); "
+            f"model in {output_dir}")  # fmt: skip

@@ -38,7 +38,7 @@ Tracker = Literal["trackio", "tensorboard"]
 
 # A dataset's config and split names belong to that dataset: a layer that sets `data` starts these
 # from their defaults again instead of inheriting a preset's names for another dataset.
-DATA_FIELDS = ("data", "data_config", "train_split", "eval_config", "eval_split")
+DATA_FIELDS = ("data", "data_config", "train_split", "eval_config", "eval_split", "eval_corpus")
 
 
 class TrainConfig(BaseModel):
@@ -98,6 +98,11 @@ class TrainConfig(BaseModel):
         None, description="Dataset config of the eval data (default: data_config)."
     )
     eval_split: str | None = Field("eval", description="Eval split; none: train without evaluation.")
+    eval_corpus: str | None = Field(
+        None,
+        description="Corpus folder the held-out queries are searched in during training (default, for a "
+        "pairs/mined folder: every page of its eval-split documents, from the corpus it records).",
+    )
     num_negatives: int | None = Field(
         None,
         ge=0,

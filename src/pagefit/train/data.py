@@ -29,7 +29,16 @@ if TYPE_CHECKING:
 
     from pagefit.train.config import TrainConfig
 
-__all__ = ["EVALUATOR_NAME", "TrainData", "build_evaluator", "load_train_data", "training_columns"]
+__all__ = [
+    "EVALUATOR_NAME",
+    "HeldOut",
+    "TrainData",
+    "build_evaluator",
+    "describe_eval_corpus",
+    "load_heldout",
+    "load_train_data",
+    "training_columns",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -40,13 +49,30 @@ _MISSING_SHOWN = 3
 
 
 @dataclass
+class HeldOut:
+    """The held-out retrieval task of a run: eval queries searched over a whole page set.
+
+    `corpus` maps page ids to absolute image paths; `relevant` lists each query's pages, pixel-identical
+    twins included (`pagefit.duplicates`); `description` says which pages they are, for the summary and card.
+    """
+
+    queries: dict[str, str]
+    corpus: dict[str, str]
+    relevant: dict[str, set[str]]
+    description: str
+    twins_added: int = 0
+
+
+@dataclass
 class TrainData:
-    """The validated splits, holding only `query`, `image`, `negative_0..` in that order."""
+    """The validated splits, holding only `query`, `image`, `negative_0..` in that order, and the held-out
+    task (None for data that records no corpus: then the eval rows' own pages are the corpus)."""
 
     train: datasets.Dataset
     eval: datasets.Dataset | None
     source: str
     summary: dict[str, Any] = field(default_factory=dict)
+    heldout: HeldOut | None = None
 
 
 def negative_columns(columns: list[str]) -> list[str]:
@@ -232,17 +258,104 @@ def prepare_split(ds: datasets.Dataset, root: Path | None, where: str, limit: in
     return _resolve_paths(ds, columns, root, where)
 
 
+def _eval_queries(folder: Path, raw_eval: datasets.Dataset | None) -> dict[str, list[str]]:
+    """Eval query text -> relevant page ids: the folder's eval_queries.jsonl (every eval query, also those
+    `mine` dropped for lack of negatives), else the eval rows."""
+    from pagefit.pairs import EVAL_QUERIES
+    from pagefit.queries import read_queries
+
+    found: dict[str, list[str]] = {}
+    path = folder / EVAL_QUERIES
+    if path.is_file() and path.stat().st_size:
+        for q in read_queries(path):
+            found.setdefault(q.query, []).extend(q.page_ids)
+    elif raw_eval is not None and "page_id" in raw_eval.column_names:
+        for text, pid in zip(raw_eval["query"], raw_eval["page_id"], strict=True):
+            found.setdefault(text, []).append(pid)
+    return found
+
+
+def load_heldout(config: TrainConfig, raw_eval: datasets.Dataset | None) -> HeldOut | None:
+    """The held-out task of a pairs/mined folder: its eval queries over every page of its eval-split
+    documents (or over the whole `config.eval_corpus`), twins of relevant pages counted relevant.
+
+    Raises:
+        PagefitError: `eval_corpus` given for data that is not a pairs/mined folder, or no eval query
+            whose page is in the eval corpus.
+    """
+    from pagefit.corpus import corpus_image_paths, load_corpus
+    from pagefit.duplicates import expand_with_twins, twins_by_page
+    from pagefit.pairs import load_pairs_meta
+
+    folder = Path(config.data).expanduser()
+    if not (folder.is_dir() and _is_pairs_folder(folder)):
+        if config.eval_corpus:
+            raise PagefitError(
+                f"eval_corpus needs a pairs/mined folder as DATA (its eval queries are searched in it); "
+                f"{config.data} is not one"
+            )
+        return None
+    meta = load_pairs_meta(folder)
+    corpus_dir = Path(config.eval_corpus or meta.get("corpus") or "")
+    wanted = _eval_queries(folder, raw_eval)
+    if not wanted or not (config.eval_corpus or meta.get("corpus")):
+        return None
+    if not config.eval_corpus and not (corpus_dir / "pages").is_dir():
+        logger.warning(
+            "%s records the corpus %s, which is not a corpus folder: evaluating over the eval rows' own pages "
+            "(pass --eval-corpus CORPUS to search a whole page set)",
+            folder,
+            corpus_dir,
+        )
+        return None
+    table = load_corpus(corpus_dir)
+    if config.eval_corpus:
+        keep = list(range(len(table)))
+        description = f"every page of the corpus {corpus_dir.resolve()}"
+    else:
+        from pagefit.mine import split_documents
+
+        docs = split_documents(meta, {"eval": raw_eval} if raw_eval is not None else {}).get("eval", set())
+        keep = [i for i, d in enumerate(table["doc_id"]) if d in docs]
+        description = f"every page of the {len(docs)} eval-split document(s) of {corpus_dir.resolve()}"
+    paths = corpus_image_paths(corpus_dir, table)
+    ids = [table["page_id"][i] for i in keep]
+    corpus = {pid: paths[i] for pid, i in zip(ids, keep, strict=True)}
+    twins = twins_by_page(ids, [table["image_hash"][i] for i in keep])
+    queries, relevant, added, missing = {}, {}, 0, 0
+    for n, (text, pages) in enumerate(wanted.items()):
+        known = [p for p in dict.fromkeys(pages) if p in corpus]
+        if not known:
+            missing += 1
+            continue
+        expanded = expand_with_twins(known, twins)
+        added += len(expanded) - len(known)
+        queries[f"q{n}"], relevant[f"q{n}"] = text, set(expanded)
+    if missing:
+        logger.warning(
+            "%d eval quer(ies) have no relevant page in %s: left out of evaluation", missing, description
+        )
+    if not queries:
+        raise PagefitError(f"no eval query has its page in {description}: check --eval-corpus")
+    if config.max_eval_samples is not None:
+        chosen = list(queries)[: config.max_eval_samples]
+        queries, relevant = {q: queries[q] for q in chosen}, {q: relevant[q] for q in chosen}
+    return HeldOut(queries, corpus, relevant, description, added)
+
+
 def load_train_data(config: TrainConfig) -> TrainData:
     """Load, validate and trim the training (and eval) data named by `config.data`."""
     if not config.data:
         raise PagefitError("no training data: pass DATA (a pairs/mined folder or dataset name) or set `data`")
     raw_train, raw_eval, root = _load_source(config)
+    heldout = load_heldout(config, raw_eval) if config.eval_split is not None else None
     train = prepare_split(raw_train, root, f"the train split of {config.data}", config.max_train_samples)
     train = _limit_negatives(train, config.num_negatives, config.data)
     eval_ds = None
     if raw_eval is not None:
         if len(raw_eval) == 0:
-            logger.warning("the eval split of %s is empty: training without evaluation", config.data)
+            if heldout is None:
+                logger.warning("the eval split of %s is empty: training without evaluation", config.data)
         else:
             eval_ds = prepare_split(
                 raw_eval, root, f"the eval split of {config.data}", config.max_eval_samples
@@ -254,7 +367,7 @@ def load_train_data(config: TrainConfig) -> TrainData:
         "eval_rows": len(eval_ds) if eval_ds is not None else 0,
         "eval_negatives": len(negative_columns(eval_ds.column_names)) if eval_ds is not None else 0,
     }
-    return TrainData(train=train, eval=eval_ds, source=str(config.data), summary=summary)
+    return TrainData(train=train, eval=eval_ds, source=str(config.data), summary=summary, heldout=heldout)
 
 
 def _limit_negatives(ds: datasets.Dataset, wanted: int | None, source: str) -> datasets.Dataset:
@@ -298,13 +411,22 @@ def _corpus_by_row(eval_ds: datasets.Dataset) -> tuple[dict, dict, dict]:
 
 
 def build_evaluator(
-    eval_ds: datasets.Dataset, *, batch_size: int, truncate_dim: int | None = None, name: str = EVALUATOR_NAME
+    eval_ds: datasets.Dataset | None,
+    *,
+    batch_size: int,
+    truncate_dim: int | None = None,
+    name: str = EVALUATOR_NAME,
+    heldout: HeldOut | None = None,
 ) -> InformationRetrievalEvaluator:
-    """An InformationRetrievalEvaluator whose corpus holds every positive and every negative of the split."""
+    """An InformationRetrievalEvaluator over the held-out task when there is one (every page of the
+    eval-split documents, or the given eval corpus), else over every positive and negative of the split."""
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
-    by_path = all(_is_string_column(eval_ds, c) for c in eval_ds.column_names[1:])
-    queries, corpus, relevant = _corpus_by_path(eval_ds) if by_path else _corpus_by_row(eval_ds)
+    if heldout is not None:
+        queries, corpus, relevant = heldout.queries, heldout.corpus, heldout.relevant
+    else:
+        by_path = all(_is_string_column(eval_ds, c) for c in eval_ds.column_names[1:])
+        queries, corpus, relevant = _corpus_by_path(eval_ds) if by_path else _corpus_by_row(eval_ds)
     return InformationRetrievalEvaluator(
         queries=queries,
         corpus=corpus,
@@ -318,3 +440,15 @@ def build_evaluator(
         precision_recall_at_k=[1, 5, 10, 100],
         map_at_k=[100],
     )
+
+
+def describe_eval_corpus(data: TrainData) -> dict[str, Any]:
+    """What the held-out metric searched: for the summary and the model card."""
+    if data.heldout is not None:
+        return {
+            "eval_corpus_source": data.heldout.description,
+            "eval_qrels_twins_added": data.heldout.twins_added,
+        }
+    return {
+        "eval_corpus_source": "the positives and hard negatives of the eval split's rows (no corpus recorded)"
+    }

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pagefit.train.data import build_evaluator
+from pagefit.train.data import EVALUATOR_NAME, build_evaluator, describe_eval_corpus
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -18,7 +18,14 @@ if TYPE_CHECKING:
     from pagefit.train.config import TrainConfig
     from pagefit.train.data import TrainData
 
-__all__ = ["CHECKPOINTS_DIR", "build_trainer", "final_evaluation", "make_loss", "training_args"]
+__all__ = [
+    "CHECKPOINTS_DIR",
+    "BestCheckpoint",
+    "build_trainer",
+    "final_evaluation",
+    "make_loss",
+    "training_args",
+]
 
 CHECKPOINTS_DIR = "checkpoints"
 
@@ -135,6 +142,72 @@ def _last_eval_callback() -> Any:
     return LastEvaluation()
 
 
+def _primary(metrics: dict[str, float]) -> float | None:
+    """The held-out NDCG@10 in the trainer's evaluation output (`eval_pagefit-eval_<similarity>_ndcg@10`)."""
+    prefix = f"eval_{EVALUATOR_NAME}_"
+    return next(
+        (float(v) for k, v in metrics.items() if k.startswith(prefix) and k.endswith("_ndcg@10")), None
+    )
+
+
+class BestCheckpoint:
+    """(Mixed into a `TrainerCallback` by `best_checkpoint_callback`.) Keeps the weights of the best evaluation so far (held-out NDCG@10), so the run hands over its best
+    checkpoint rather than its last one; step 0 is the base model.
+
+    The trainable parameters of the best step are kept as a CPU copy (all weights for a full finetune,
+    the adapters only with LoRA). After `--resume`, evaluations from before the resume cannot be
+    restored and are not candidates.
+    """
+
+    def __init__(self) -> None:
+        self.history: list[tuple[int, float]] = []  # (step, ndcg@10) of every evaluation
+        self.metrics: dict[int, dict[str, float]] = {}
+        self.best_step: int | None = None
+        self.best_value: float | None = None
+        self._weights: dict[str, Any] | None = None
+
+    def on_evaluate(
+        self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None, **kw: Any
+    ):
+        value = _primary(metrics or {})
+        if value is None:
+            return
+        step = state.global_step
+        self.history.append((step, value))
+        self.metrics[step] = dict(metrics or {})
+        if step > 0 and (self.best_value is None or value > self.best_value):
+            self.best_step, self.best_value = step, value
+            model = kw.get("model")
+            if model is not None:
+                self._weights = {
+                    n: p.detach().to("cpu", copy=True) for n, p in model.named_parameters() if p.requires_grad
+                }
+
+    def restore(self, model: Any) -> None:
+        """Put the best step's weights back into `model`."""
+        import torch
+
+        if self._weights is None:
+            return
+        with torch.no_grad():
+            for name, param in model.named_parameters():
+                if name in self._weights:
+                    param.copy_(self._weights[name].to(param.device))
+
+
+def best_checkpoint_callback() -> BestCheckpoint:
+    from transformers import TrainerCallback
+
+    class BestCheckpointCallback(BestCheckpoint, TrainerCallback):
+        pass
+
+    return BestCheckpointCallback()
+
+
+def best_checkpoint(trainer: SentenceTransformerTrainer) -> BestCheckpoint:
+    return next(c for c in trainer.callback_handler.callbacks if isinstance(c, BestCheckpoint))
+
+
 def final_evaluation(trainer: SentenceTransformerTrainer) -> dict[str, float]:
     """The trained model's evaluation: the one run at the last step when there was one, else a new one."""
     last = next(c for c in trainer.callback_handler.callbacks if type(c).__name__ == "LastEvaluation")
@@ -157,9 +230,10 @@ def build_trainer(
     if config.lora:
         add_lora(model, config)
     evaluator = None
-    if data.eval is not None:
-        evaluator = build_evaluator(data.eval, batch_size=config.encode_batch_size)
-        data.summary |= {"eval_queries": len(evaluator.queries), "eval_corpus": len(evaluator.corpus)}
+    if data.eval is not None or data.heldout is not None:
+        evaluator = build_evaluator(data.eval, batch_size=config.encode_batch_size, heldout=data.heldout)
+        data.summary |= {"eval_queries": len(evaluator.queries), "eval_corpus": len(evaluator.corpus),
+                         **describe_eval_corpus(data)}  # fmt: skip
     columns = list(
         dict.fromkeys([*data.train.column_names, *(data.eval.column_names if data.eval is not None else [])])
     )
@@ -173,7 +247,7 @@ def build_trainer(
         eval_dataset=data.eval if config.eval_loss else None,
         loss=make_loss(model, config),
         evaluator=evaluator,
-        callbacks=[_last_eval_callback()],
+        callbacks=[_last_eval_callback(), best_checkpoint_callback()],
     )
     from transformers import PrinterCallback
 

@@ -1,0 +1,30 @@
+"""`pagefit eval` applies the duplicates rule: a pixel-identical twin of a relevant page is relevant."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pagefit.evaluation import evaluate
+from test_pairs import _add_copy, make_corpus, topic_docs, write_jsonl
+
+
+def test_a_twin_of_a_relevant_page_is_relevant_and_counted(tmp_path):
+    corpus = make_corpus(tmp_path / "corpus", topic_docs())
+    # "copies/harbor#p1" has the pixels (and text) of "reports/harbor#p1" and sorts before it: on BM25's
+    # tie it ranks first, and would count as a miss if twins were not relevant
+    _add_copy(corpus, {"copies/harbor#p1": "reports/harbor#p1"})
+    queries = write_jsonl(tmp_path / "q.jsonl", [
+        {"query_id": "a", "query": "container cranes budget office", "page_id": "reports/harbor#p1"},
+        {"query_id": "b", "query": "apple scab office", "page_id": "reports/orchard#p1"},
+    ])  # fmt: skip
+    report = evaluate(corpus, queries, [], bm25=True, out=tmp_path / "report", show_progress=False)
+    assert report.per_query["a"].page_ids == ["reports/harbor#p1", "copies/harbor#p1"]
+    assert report.per_query["b"].page_ids == ["reports/orchard#p1"]
+    top = report.per_query["a"].results["bm25"].top
+    assert set(top[:2]) == {"reports/harbor#p1", "copies/harbor#p1"}
+    assert report.per_query["a"].results["bm25"].metrics["ndcg@10"] == pytest.approx(1.0)
+    assert report.settings["twin_qrels"] == {"qrels_added": 1, "queries_expanded": 1}
+    saved = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert saved["settings"]["twin_qrels"]["qrels_added"] == 1
