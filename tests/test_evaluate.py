@@ -261,6 +261,24 @@ def test_bm25_alone_matches_bm25s(ws):
             assert record.results["bm25"].top[0] == ws.rows[int(docs[0, 0])]["page_id"], qid
 
 
+def test_report_records_the_bm25_settings(ws, tmp_path):
+    out = tmp_path / "report"
+    result = CliRunner().invoke(
+        pagefit.cli.app,
+        ["eval", "--corpus", str(ws.corpus), "--queries", str(ws.queries), "--bm25", "--language", "de",
+         "--out", str(out), "--resamples", "100", "--no-progress"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    entry = json.loads((out / "report.json").read_text())["models"][0]
+    settings = entry["settings"]
+    assert {k: settings[k] for k in ("method", "k1", "b", "stemmer", "stopwords", "language")} == {
+        "method": "lucene", "k1": 1.5, "b": 0.75, "stemmer": "german", "stopwords": "de", "language": "de",
+    }  # fmt: skip
+    assert json.loads((out / "report.json").read_text())["settings"]["language"] == "de"
+    markdown = (out / "report.md").read_text()
+    assert "k1 `1.5`" in markdown and "b `0.75`" in markdown and "stemmer `german`" in markdown
+
+
 def _tiny_image_reranker(base: Path, out: Path) -> Path:
     from sentence_transformers import CrossEncoder
     from sentence_transformers.base.modules import Transformer
