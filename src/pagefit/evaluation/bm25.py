@@ -23,7 +23,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pagefit.errors import MissingDependencyError, PagefitError
+from pagefit.errors import PagefitError
 
 if TYPE_CHECKING:
     import bm25s
@@ -141,8 +141,8 @@ def _stemmer(algorithm: str) -> Any:
     try:
         import Stemmer
     except ImportError as e:  # a core dependency: only a broken install lacks it
-        raise MissingDependencyError(
-            "BM25 stemming needs PyStemmer: pip install PyStemmer (or reinstall pagefit)"
+        raise PagefitError(
+            "BM25 stemming needs PyStemmer: `pip install PyStemmer` (or reinstall pagefit)"
         ) from e
     return Stemmer.Stemmer(algorithm)
 
