@@ -196,3 +196,43 @@ def test_cache_shards_are_safe_across_processes(tmp_path):
     assert found.tolist() == [True] * 40 + [False]
     np.testing.assert_array_equal(rows[:40, 0], np.arange(40, dtype=np.float32))
     assert "k39" in EmbeddingCache("fp", 4, root)
+
+
+def _pdf_with_a_hidden_text_layer(path: Path) -> Path:
+    """One page whose text layer holds words OCR cannot see (invisible text), so the routes differ."""
+    from reportlab.lib.pagesizes import A6
+    from reportlab.pdfgen import canvas
+
+    c = canvas.Canvas(str(path), pagesize=A6)
+    c.setFont("Helvetica", 22)
+    c.drawString(20, 300, "Harbor budget")
+    hidden = c.beginText(20, 200)
+    hidden.setTextRenderMode(3)  # invisible: in the text layer only
+    hidden.textLine("glacier violin saffron quartz")
+    c.drawText(hidden)
+    c.showPage()
+    c.save()
+    return path
+
+
+def test_reingesting_with_another_ocr_mode_never_serves_a_stale_embedding(ocr_minilm, tmp_path):
+    """`--ocr never` then `--ocr always`: the page's text changes, and so does the embedding served."""
+    from pagefit.corpus import load_corpus
+    from pagefit.ingest import ingest
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    _pdf_with_a_hidden_text_layer(docs / "memo.pdf")
+    corpus = tmp_path / "corpus"
+    served = {}
+    for mode in ("never", "always"):
+        ingest([docs], corpus, ocr=mode, show_progress=False)
+        pages = load_corpus(corpus)
+        assert pages["text_source"][0] == ("pdf" if mode == "never" else "ocr")
+        text = pages["text"][0]
+        _, embedding = encode_corpus(ocr_minilm, corpus, show_progress=False)
+        # What the page route must embed now: the text this ingest left, through the text route.
+        np.testing.assert_allclose(embedding[0], ocr_minilm.encode_query([text])[0], atol=1e-5)
+        served[mode] = (text, embedding[0])
+    assert "glacier" in served["never"][0] and "glacier" not in served["always"][0]
+    assert not np.allclose(served["never"][1], served["always"][1], atol=1e-3)

@@ -10,12 +10,14 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
 from typer.testing import CliRunner
 
 import pagefit.cli
-from _tiny_models import QWEN3VL_IMAGE_SIZE  # tests/ is on sys.path (conftest)
+from _reference import bootstrap_ci_reference, sign_flip_p_value  # tests/ is on sys.path (conftest)
+from _tiny_models import QWEN3VL_IMAGE_SIZE
 from pagefit._io import image_key
 from pagefit.evaluation import Report, evaluate
 from pagefit.ocr import PageTextCache
@@ -165,14 +167,22 @@ def test_cli_on_an_ingested_corpus_writes_the_report(
     assert "ndcg@10" in result.output and "report.html" in result.output
 
     report = validate_design(out / "report.json")
+    report_model = Report.model_validate_json((out / "report.json").read_text())
     assert [m.name for m in report.models] == ["ocr-minilm", "clip", "bm25"]
     assert report.queries == len(sample_queries.read_text().splitlines())
     minilm, clip, bm25 = report.models
     assert (minilm.model, clip.model, bm25.model) == ("ocr-minilm", str(tiny_clip_source), "bm25")
     assert set(minilm.by_dim) == {"128", "32"} and set(clip.by_dim) == {"32"} and bm25.by_dim == {}
     assert minilm.params > clip.params > 0 and bm25.params is None
-    lo, hi = clip.vs_first.ci95
-    assert lo <= clip.vs_first.ndcg_at_10_diff <= hi
+    # The comparison, recomputed from the report's own per-query scores with scipy / exact enumeration.
+    diffs = np.array(
+        [r.results["clip"].metrics["ndcg@10"] - r.results["ocr-minilm"].metrics["ndcg@10"]
+         for r in report_model.per_query.values()]
+    )  # fmt: skip
+    assert clip.vs_first.ndcg_at_10_diff == pytest.approx(diffs.mean())
+    if diffs.any():
+        assert clip.vs_first.ci95 == pytest.approx(bootstrap_ci_reference(diffs), abs=0.03)
+        assert clip.vs_first.p_value == pytest.approx(sign_flip_p_value(diffs), abs=0.02)
     kinds = {json.loads(line).get("kind") for line in sample_queries.read_text().splitlines()} - {None}
     assert set(Report.model_validate_json((out / "report.json").read_text()).model("bm25").per_kind) == kinds
 
@@ -259,6 +269,24 @@ def test_bm25_alone_matches_bm25s(ws):
         )
         if scores[0, 0] > scores[0, 1]:  # no tie at the top: the same first page
             assert record.results["bm25"].top[0] == ws.rows[int(docs[0, 0])]["page_id"], qid
+
+
+def test_report_records_the_bm25_settings(ws, tmp_path):
+    out = tmp_path / "report"
+    result = CliRunner().invoke(
+        pagefit.cli.app,
+        ["eval", "--corpus", str(ws.corpus), "--queries", str(ws.queries), "--bm25", "--language", "de",
+         "--out", str(out), "--resamples", "100", "--no-progress"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    entry = json.loads((out / "report.json").read_text())["models"][0]
+    settings = entry["settings"]
+    assert {k: settings[k] for k in ("method", "k1", "b", "stemmer", "stopwords", "language")} == {
+        "method": "lucene", "k1": 1.5, "b": 0.75, "stemmer": "german", "stopwords": "de", "language": "de",
+    }  # fmt: skip
+    assert json.loads((out / "report.json").read_text())["settings"]["language"] == "de"
+    markdown = (out / "report.md").read_text()
+    assert "k1 `1.5`" in markdown and "b `0.75`" in markdown and "stemmer `german`" in markdown
 
 
 def _tiny_image_reranker(base: Path, out: Path) -> Path:

@@ -218,6 +218,32 @@ def test_top_level_foreign_module_is_refused(saved_ocr_minilm, tmp_path):
         load_model(folder)
 
 
+def test_without_the_loading_hook_a_pagefit_folder_is_refused_not_trusted(saved_ocr_minilm, monkeypatch):
+    """A Sentence Transformers without the private hook: refuse, never fall back to trusting the folder."""
+    from sentence_transformers import SentenceTransformer
+
+    for owner in SentenceTransformer.__mro__:  # the hook is defined on a base class
+        if "_load_with_module_classes" in vars(owner):
+            monkeypatch.delattr(owner, "_load_with_module_classes")
+    assert not hasattr(SentenceTransformer, "_load_with_module_classes")
+    trusted: list[object] = []
+    original_init = SentenceTransformer.__init__
+
+    def spy(self, *args, **kwargs):
+        trusted.append(kwargs.get("trust_remote_code"))
+        original_init(self, *args, **kwargs)
+
+    monkeypatch.setattr(SentenceTransformer, "__init__", spy)
+    with pytest.raises(
+        PagefitError, match=r"lacks the hook.*sentence-transformers==6\.2\.0.*--trust-remote-code"
+    ):
+        load_model(saved_ocr_minilm)
+    assert True not in trusted  # nothing was loaded with remote code trusted
+    assert isinstance(
+        load_model(saved_ocr_minilm, trust_remote_code=True)[0].sub_modules["image"][0], OcrText
+    )
+
+
 def test_plain_sentence_transformers_folder_loads(tmp_path):
     folder = tmp_path / "minilm"
     shutil.copytree(minilm_path(), folder)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from _reference import bootstrap_ci_reference, sign_flip_p_value  # tests/ is on sys.path (conftest)
 from pagefit.evaluation import EvalConfig, _build_report, _Corpus, _Run
 from pagefit.evaluation.html import comparison_pair, render_html
 from pagefit.evaluation.metrics import PRIMARY_METRIC
@@ -87,10 +88,29 @@ def test_json_follows_design_schema_and_round_trips(pages):
     q3 = report.per_query["q3"].results["base"]
     assert q3.top[3] == "doc0#p4" and q3.metrics["mrr@10"] == pytest.approx(1 / 4)
     assert set(report.model("base").per_kind) == {"table"}
-    lo, hi = report.model("tuned").ci95[PRIMARY_METRIC]
-    assert lo <= report.model("tuned").metrics[PRIMARY_METRIC] <= hi
     with pytest.raises(KeyError, match="base"):
         report.model("missing")
+
+
+def _expected_ndcg10(run: str) -> np.ndarray:
+    """NDCG@10 per query written out from how `_runs` ranks (one relevant page: 1 / log2(rank + 1))."""
+    rank = np.arange(N_QUERIES) + 1  # 'base' ranks query q's page at q + 1
+    if run == "tuned":
+        rank = np.where(np.arange(N_QUERIES) % 2 == 0, 1, rank)
+    return np.where(rank <= 10, 1 / np.log2(rank + 1), 0.0)
+
+
+def test_metrics_intervals_and_p_value_equal_independent_references(pages):
+    report = _build_report(_runs(2), _data(pages), EvalConfig(n_resamples=20_000))
+    base, tuned = _expected_ndcg10("base"), _expected_ndcg10("tuned")
+    for name, expected in (("base", base), ("tuned", tuned)):
+        entry = report.model(name)
+        assert entry.metrics[PRIMARY_METRIC] == pytest.approx(expected.mean())
+        assert entry.ci95[PRIMARY_METRIC] == pytest.approx(bootstrap_ci_reference(expected), abs=0.02)
+    comparison = report.model("tuned").vs_first
+    assert comparison.ndcg_at_10_diff == pytest.approx((tuned - base).mean())
+    assert comparison.ci95 == pytest.approx(bootstrap_ci_reference(tuned - base), abs=0.02)
+    assert comparison.p_value == pytest.approx(sign_flip_p_value(tuned - base), abs=0.005)
 
 
 def test_html_is_self_contained_with_plots_and_thumbnails(pages):

@@ -488,3 +488,34 @@ def test_short_runs_never_spend_every_step_on_warmup() -> None:
     assert _warmup_steps(TrainConfig(max_steps=3, warmup=5)) == 2
     assert _warmup_steps(TrainConfig(max_steps=100, warmup=0.1)) == 10
     assert _warmup_steps(TrainConfig(warmup=0.1)) == 0.1  # epochs: the trainer takes the fraction
+
+
+def test_lora_resume_restores_every_trainable_weight(mined, minilm_path, tiny_siglip_path, tmp_path):
+    """`--lora --resume` gets back the adapters AND the Router's Dense projections of the checkpoint."""
+    import torch
+
+    from pagefit.train.model import LORA_STATE_FILE, add_lora, build_model, load_lora_state
+
+    settings = {"data": str(mined), "text_model": str(minilm_path), "image_model": str(tiny_siglip_path),
+                "shared_dim": 48, "lora": True, "lora_rank": 2, "lr": 1e-2, "batch_size": 4,
+                "eval_every": 1, "save_every": 1, "max_steps": 1}  # fmt: skip
+    out = tmp_path / "router-lora"
+    result = train(preset="router", output=str(out), **settings)
+    saved = load_file(str(out / "checkpoints" / "checkpoint-1" / LORA_STATE_FILE))
+    dense = sorted(k for k in saved if k.endswith("linear.weight") and "lora_" not in k)
+    assert len(dense) == 2 and any("lora_" in k for k in saved)  # both projections and the adapters
+
+    # What `--resume` does: build the model again (fresh random projections, fresh adapters), then load.
+    config = resolve_train_config(preset="router", overrides={**settings, "output": str(tmp_path / "again")})
+    fresh = build_model(config, "fp32")
+    add_lora(fresh, config)
+    trainable = {name: p for name, p in fresh.named_parameters() if p.requires_grad}
+    assert set(trainable) == set(saved)
+    assert not all(torch.equal(trainable[k], saved[k]) for k in dense)
+    load_lora_state(fresh, str(out / "checkpoints" / "checkpoint-1"))
+    for name, param in trainable.items():
+        assert torch.equal(param.detach(), saved[name]), name
+    # The restored projections are the trained ones (the final model after its single step).
+    for route in ("query", "document"):
+        trained = result.model[0].sub_modules[route][-1].linear.weight
+        assert torch.equal(fresh[0].sub_modules[route][-1].linear.weight, trained), route

@@ -3,7 +3,11 @@
 The cache lives in ``cache_dir("embeddings", model_fingerprint(model))`` and is keyed by the page's
 content hash (the corpus ``image_hash`` column, i.e. `pagefit._io.image_key` of the page image), so
 ``eval``, ``mine`` and ``index`` share it, across runs and processes, and a page is encoded once per
-model. It always holds *full-dimension* embeddings: a model loaded with ``truncate_dim`` is encoded
+model. A model whose page route reads the page's *text* (`OcrText`, as in ``ocr-minilm``) embeds
+whatever text the text cache holds for that image, which changes when the page is ingested again
+another way (text layer vs OCR) or the text is cleaned differently: for such a model the key is the
+hash of the exact tokenizer output the route feeds its encoder (`text_route_keys`), so a changed text
+can never be served a stale embedding. It always holds *full-dimension* embeddings: a model loaded with ``truncate_dim`` is encoded
 without it, and callers truncate (see `truncate_embeddings`), so no truncated vector can ever be
 served to a caller asking for another dimension.
 
@@ -15,6 +19,7 @@ only the shards holding the keys it asks for.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import logging
@@ -43,6 +48,7 @@ __all__ = [
     "encode_queries",
     "full_dimension",
     "page_key",
+    "text_route_keys",
     "truncate_embeddings",
 ]
 
@@ -164,6 +170,44 @@ def page_key(image: Image.Image | str | os.PathLike[str]) -> str:
     return image_key(load_page_image(image))
 
 
+def _text_reader(model: SentenceTransformer) -> Any | None:
+    """The model's `OcrText` page reader when its page route reads text, else None."""
+    from pagefit.models.ocr_text import OcrText
+
+    return next((module for module in model.modules() if isinstance(module, OcrText)), None)
+
+
+def text_route_keys(model: SentenceTransformer, images: Sequence[Any]) -> list[str] | None:
+    """Cache keys of pages for a model whose page route reads text: the hash of what it tokenizes.
+
+    Each page goes through the route's own ``preprocess`` (text cache or OCR, any cleaning the route
+    applies, the shared tokenizer with its truncation), and the key hashes every tensor it returns, so
+    two inputs share a key exactly when the encoder would see the same tokens.
+
+    Returns:
+        One key per image, or None when the model's pages are not read as text (images are then keyed
+        by their pixels, `page_key`).
+    """
+    reader = _text_reader(model)
+    if reader is None:
+        return None
+    keys = []
+    for image in images:
+        features = reader.preprocess([image])
+        digest = hashlib.sha256()
+        for name in sorted(features):
+            value = features[name]
+            if hasattr(value, "detach"):
+                value = value.detach().cpu().numpy()
+            if isinstance(value, np.ndarray):
+                digest.update(f"{name}:{value.dtype}:{value.shape}:".encode())
+                digest.update(np.ascontiguousarray(value).tobytes())
+            elif isinstance(value, (str, int, float, bool)) or value is None:
+                digest.update(f"{name}={value!r};".encode())
+        keys.append("tokens-" + digest.hexdigest()[:40])
+    return keys
+
+
 def encode_pages(
     model: SentenceTransformer,
     images: Sequence[Image.Image | str | os.PathLike[str]],
@@ -179,7 +223,8 @@ def encode_pages(
         model: a model that can embed images (see `pagefit.models.require_modality`).
         images: PIL images or image file paths.
         keys: the pages' content hashes (the corpus ``image_hash`` column); computed when omitted,
-            which means decoding every image.
+            which means decoding every image. Unused for a model that reads pages as text: its pages
+            are keyed by the tokens it embeds (`text_route_keys`).
         batch_size: images per forward pass.
         show_progress: show a progress bar while encoding misses.
         cache: read and write the on-disk cache (False: encode everything, store nothing).
@@ -194,6 +239,9 @@ def encode_pages(
     with full_dimension(model):
         if not cache:
             return _encode_documents(model, images, batch_size, show_progress)
+        text_keys = text_route_keys(model, images)
+        if text_keys is not None:
+            keys = text_keys
         keys = list(keys) if keys is not None else [page_key(image) for image in images]
         first_of: dict[str, int] = {}
         for i, key in enumerate(keys):

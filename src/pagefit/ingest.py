@@ -206,6 +206,14 @@ def _page_text(image, key, pdf_text, ocr: OcrMode, cache, page_text) -> tuple[st
         return layer, "pdf"
     if ocr == "never":
         return "", "none"
+    hit = cache.get(key)
+    if ocr == "always" and hit is not None and hit[1] != "ocr":
+        # An earlier ingest cached this page's text layer: `always` means the page is really OCRed.
+        from pagefit.ocr import ocr_image
+
+        text = ocr_image(image)
+        cache.put(key, text, "ocr")
+        return text, "ocr"
     text = page_text(image, key=key, cache=cache)
     return text, "ocr"
 

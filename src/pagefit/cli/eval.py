@@ -58,6 +58,13 @@ def eval_command(
     bm25: Annotated[
         bool, typer.Option("--bm25", help="Add a BM25 baseline over the corpus text (entry 'bm25').")
     ] = False,
+    language: Annotated[
+        str,
+        typer.Option(
+            help="Language of the page text (ISO 639-1, e.g. en, de): BM25's stemmer and stopwords; "
+            "a language without them gets none."
+        ),
+    ] = "en",
     dims: Annotated[
         str | None,
         typer.Option(help="Matryoshka dimensions to evaluate from the cached embeddings, e.g. 512,256,128."),
@@ -98,6 +105,7 @@ def eval_command(
         queries,
         _parse_models(model or []),
         bm25=bm25,
+        language=language,
         dims=_parse_dims(dims),
         reranker=reranker,
         rerank_top_k=rerank_top_k,

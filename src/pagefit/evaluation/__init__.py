@@ -65,6 +65,9 @@ class EvalConfig(BaseModel):
     """Settings of one evaluation; saved in the report as `settings`."""
 
     bm25: bool = Field(False, description="add the BM25 baseline over the corpus text")
+    language: str = Field(
+        "en", description="language of the page text (ISO 639-1): BM25's stemmer and stopwords"
+    )
     dims: list[PositiveInt] = Field(default_factory=list, description="Matryoshka dimensions to sweep")
     reranker: str | None = Field(None, description="CrossEncoder reranking each entry's top k")
     rerank_top_k: int = Field(20, ge=1, le=MAX_K)
@@ -106,6 +109,7 @@ class _Run:
     timing: dict[str, float] = field(default_factory=dict)
     reranks: str | None = None
     reranker: str | None = None
+    settings: dict[str, Any] = field(default_factory=dict)
 
 
 def evaluate(
@@ -114,6 +118,7 @@ def evaluate(
     models: ModelSpec | Sequence[ModelSpec | tuple[str, ModelSpec]] | Mapping[str, ModelSpec],
     *,
     bm25: bool = False,
+    language: str = "en",
     dims: Sequence[int] | None = None,
     reranker: str | os.PathLike[str] | CrossEncoder | None = None,
     rerank_top_k: int = 20,
@@ -134,6 +139,8 @@ def evaluate(
             mapping name their entries (else a folder's name or the model name is used). The first is
             the baseline every other entry is compared with.
         bm25: add a BM25 baseline over the corpus `text` column, named `bm25` (after the models).
+        language: the page text's language (ISO 639-1 code): BM25's Snowball stemmer and stopwords
+            (none for a language without them).
         dims: Matryoshka dimensions to evaluate each model at (from the cached full embeddings).
         reranker: a CrossEncoder (folder, hub name or object) reranking each entry's top
             `rerank_top_k`; adds an entry `NAME+rerank` after each entry.
@@ -157,6 +164,7 @@ def evaluate(
     try:
         config = EvalConfig(
             bm25=bm25,
+            language=language,
             dims=sorted(set(dims or []), reverse=True),
             reranker=None if reranker is None else model_name(reranker),
             rerank_top_k=rerank_top_k,
@@ -178,7 +186,7 @@ def evaluate(
     rerank = None if reranker is None else _Reranker.load(reranker, data, config)
     runs: list[_Run] = [_run_model(name, spec, data, config, show_progress) for name, spec in named]
     if bm25:
-        runs.append(_run_bm25(_unique(BM25_NAME, {r.name for r in runs}), data))
+        runs.append(_run_bm25(_unique(BM25_NAME, {r.name for r in runs}), data, config))
     if rerank is not None:
         runs = _add_reranked(runs, rerank, data, config, show_progress)
     report = _build_report(runs, data, config)
@@ -371,13 +379,14 @@ def _sweep_dims(
     return by_dim
 
 
-def _run_bm25(name: str, data: _Corpus) -> _Run:
-    from pagefit.evaluation.bm25 import bm25_scores
+def _run_bm25(name: str, data: _Corpus, config: EvalConfig) -> _Run:
+    from pagefit.evaluation.bm25 import BM25Settings, bm25_scores
 
     start = time.perf_counter()
-    scores = bm25_scores(data.texts, data.query_texts)
-    ranked = rank_pages(scores, data.id_order)
-    return _Run(name, BM25_NAME, None, ranked, timing={"search": time.perf_counter() - start})
+    settings = BM25Settings.for_language(config.language)
+    ranked = rank_pages(bm25_scores(data.texts, data.query_texts, settings), data.id_order)
+    timing = {"search": time.perf_counter() - start}
+    return _Run(name, BM25_NAME, None, ranked, timing=timing, settings=settings.describe())
 
 
 # ----------------------------------------------------------------------------------------------
@@ -465,6 +474,7 @@ def _add_reranked(
                 timing=timing,
                 reranks=run.name,
                 reranker=reranker.name,
+                settings=run.settings,
             ),
         ]
     return result
@@ -550,6 +560,7 @@ def _build_report(runs: list[_Run], data: _Corpus, config: EvalConfig) -> Report
                 dim=run.dim,
                 reranks=run.reranks,
                 reranker=run.reranker,
+                settings=run.settings,
                 timing={k: round(v, 4) for k, v in run.timing.items()},
                 latency_ms=round(1000 * online / len(data.queries), 3),
             )

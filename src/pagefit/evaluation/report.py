@@ -55,6 +55,9 @@ class ModelResult(BaseModel):
     dim: int | None = Field(None, description="embedding dimension used for `metrics`")
     reranks: str | None = Field(None, description="for a reranked entry: the entry whose top-k it reranks")
     reranker: str | None = None
+    settings: dict[str, Any] = Field(
+        default_factory=dict, description="how the entry ranks, e.g. BM25's k1, b, method, stemmer, stopwords"
+    )
     timing: dict[str, float] = Field(default_factory=dict, description="seconds per stage")
     latency_ms: float | None = Field(None, description="mean time per query: encode + search (+ rerank)")
 
@@ -190,6 +193,10 @@ def markdown_report(report: Report) -> str:
             for m in report.models
         ]
         lines += _table(["model", *kinds], rows)
+    described = [m for m in report.models if m.settings and m.reranks is None]
+    if described:
+        lines += ["", "## Settings", ""]
+        lines += [f"- {m.name}: " + ", ".join(f"{k} `{v}`" for k, v in m.settings.items()) for m in described]
     lines += ["", "## Timing", ""]
     rows = [
         [

@@ -28,7 +28,8 @@ uses to reload its own checkpoints), while ``trust_remote_code`` stays False for
 still refuses any other class and transformers still refuses ``auto_map`` code. Anything else (a class
 from another package, code in the folder) raises a `PagefitError` telling the user to pass
 ``--trust-remote-code`` (``trust_remote_code=True``) if they trust the folder; with that flag the
-folder is loaded exactly as Sentence Transformers would. Hub ids are passed through unchanged: only the
+folder is loaded exactly as Sentence Transformers would. A Sentence Transformers version without that
+hook fails closed (a `PagefitError`), never falling back to ``trust_remote_code=True``. Hub ids are passed through unchanged: only the
 user's explicit flag enables remote code there.
 
 Outside pagefit, such a folder loads with ``SentenceTransformer(folder, trust_remote_code=True)`` where
@@ -64,6 +65,7 @@ _TRUSTED_PREFIX = "sentence_transformers."
 _PAGEFIT_PREFIX = "pagefit."
 _CLASS_REF = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
 _SOURCE_ATTR = "_pagefit_source"
+_LOAD_HOOK = "_load_with_module_classes"
 _TRUST_HINT = "pass --trust-remote-code (trust_remote_code=True) only if you trust this folder's code"
 
 
@@ -155,11 +157,24 @@ def _load_folder(path: Path, *, trust_remote_code: bool, **kwargs: Any) -> Sente
     module_classes = inspect_model_folder(path)
     if not module_classes:
         return _plain_load(path, **kwargs)
-    loader = getattr(SentenceTransformer, "_load_with_module_classes", None)
-    if loader is None:  # a future ST without the hook: the folder was checked to hold no code of its own
-        return SentenceTransformer(str(path), trust_remote_code=True, **kwargs)
     # Private but deliberate: the hook ST's trainer uses for its own checkpoints (see module docs).
+    # Without it pagefit fails closed: it never falls back to trusting the folder's code by itself.
+    loader = getattr(SentenceTransformer, _LOAD_HOOK, None)
+    if not callable(loader):
+        raise _missing_hook(path)
     return loader(str(path), module_classes, trust_remote_code=False, **kwargs)
+
+
+def _missing_hook(path: Path) -> PagefitError:
+    import sentence_transformers
+
+    return PagefitError(
+        f"model folder {path} holds pagefit modules, and the installed sentence-transformers "
+        f"{sentence_transformers.__version__} lacks the hook pagefit loads them through safely "
+        f"(SentenceTransformer.{_LOAD_HOOK}): install the version pagefit pins "
+        "(`pip install 'sentence-transformers==6.2.0'`), or pass --trust-remote-code "
+        "(trust_remote_code=True) only if you trust this folder's code"
+    )
 
 
 def _plain_load(path: Path, **kwargs: Any) -> SentenceTransformer:

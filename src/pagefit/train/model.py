@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -196,21 +197,35 @@ def add_lora(model: SentenceTransformer, config: TrainConfig) -> int:
 
 
 def has_lora(model: SentenceTransformer) -> bool:
+    """Whether `add_lora` wrapped the model; never imports peft (a run without --lora needs none)."""
+    if "peft" not in sys.modules:  # nothing was wrapped: wrapping imports peft
+        return False
     from peft import PeftModel
 
     return any(isinstance(t.model, PeftModel) for t in _transformers(model))
 
 
+def _trainable(model: SentenceTransformer) -> dict[str, Any]:
+    return {name: p for name, p in model.named_parameters() if p.requires_grad}
+
+
 def save_lora_state(model: SentenceTransformer, folder: str) -> None:
-    """Write the adapter weights of the whole model to one file of a checkpoint (for `--resume`)."""
+    """Write every trainable weight of a LoRA model (the adapters, and the modules outside the
+    transformers such as a Router's Dense projections) to one file of a checkpoint (for `--resume`)."""
     from safetensors.torch import save_file
 
-    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items() if "lora_" in k}
+    state = {k: v.detach().contiguous().cpu() for k, v in _trainable(model).items()}
     save_file(state, str(Path(folder) / LORA_STATE_FILE))
 
 
 def load_lora_state(model: SentenceTransformer, folder: str) -> None:
-    """Load the adapter weights `save_lora_state` wrote into a model wrapped by `add_lora`."""
+    """Load the trainable weights `save_lora_state` wrote into a model wrapped by `add_lora`.
+
+    Raises:
+        PagefitError: the checkpoint lacks the file, or does not hold every trainable weight of this
+            model (e.g. one written before the Dense projections were saved): resuming from it would
+            silently restart those weights.
+    """
     from safetensors.torch import load_file
 
     path = Path(folder) / LORA_STATE_FILE
@@ -218,7 +233,14 @@ def load_lora_state(model: SentenceTransformer, folder: str) -> None:
         raise PagefitError(
             f"checkpoint {folder} has no LoRA weights ({LORA_STATE_FILE}): it is not from a --lora run"
         )
-    result = model.load_state_dict(load_file(str(path)), strict=False)
+    state = load_file(str(path))
+    missing = sorted(set(_trainable(model)) - set(state))
+    if missing:
+        raise PagefitError(
+            f"checkpoint {folder} lacks {len(missing)} trainable weight(s) of this model (e.g. {missing[0]}): "
+            "it cannot be resumed exactly; train again without --resume"
+        )
+    result = model.load_state_dict(state, strict=False)
     if result.unexpected_keys:
         raise PagefitError(
             f"checkpoint {folder} does not match this model's adapters: {result.unexpected_keys[:3]}"
