@@ -37,3 +37,10 @@ def main() -> None:
     except PagefitError as e:
         Console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
         sys.exit(1)
+    except OSError as e:  # a full disk or an unwritable folder is the user's to fix, not a traceback
+        from pagefit.errors import disk_error_message
+
+        if (message := disk_error_message(e)) is None:
+            raise
+        Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+        sys.exit(1)

@@ -60,3 +60,8 @@ def ingest_command(
         for reject in result.rejects[:10]:
             where = f"{reject['source']}" + (f" page {reject['page']}" if "page" in reject else "")
             console.print(f"  [yellow]-[/] {where}: {reject['reason']}", highlight=False)
+    if result.pages == 0:  # nothing useful was made: say so with a non-zero exit
+        raise PagefitError(
+            f"no page could be ingested into {result.corpus}: every file was rejected "
+            f"(reasons above and in {result.corpus / 'rejects.jsonl'}); fix or replace them and run again"
+        )
