@@ -45,8 +45,14 @@ def test_mislabeled_and_zero_byte_files_say_how_to_fix_them(tmp_path: Path) -> N
     assert rejects["blank.pdf"] == "empty file (0 bytes)"
     assert sorted(pagefit.load_corpus(tmp_path / "corpus")["page_id"]) == ["good#p1", "good#p2", "photo"]
     assert result.pages == 3
-    images = sorted(p.relative_to(tmp_path / "corpus").as_posix() for p in (tmp_path / "corpus").rglob("*.png"))
-    assert images == ["images/good/p1.png", "images/good/p2.png", "images/photo/p1.png"]  # no rejected page stored
+    images = sorted(
+        p.relative_to(tmp_path / "corpus").as_posix() for p in (tmp_path / "corpus").rglob("*.png")
+    )
+    assert images == [
+        "images/good/p1.png",
+        "images/good/p2.png",
+        "images/photo/p1.png",
+    ]  # no rejected page stored
 
 
 def test_a_2000_page_pdf_is_ingested_with_one_page_in_memory(tmp_path: Path) -> None:
@@ -75,12 +81,16 @@ def test_a_huge_image_is_downscaled_not_refused(tmp_path: Path) -> None:
 def test_an_empty_folder_is_an_error_and_writes_no_corpus(tmp_path: Path, monkeypatch) -> None:
     (tmp_path / "empty").mkdir()
     (tmp_path / "empty" / ".DS_Store").write_bytes(b"x")  # hidden files are not documents
-    outcome = run_pagefit(["ingest", tmp_path / "empty", "--out", tmp_path / "corpus", "--no-progress"], monkeypatch)
+    outcome = run_pagefit(
+        ["ingest", tmp_path / "empty", "--out", tmp_path / "corpus", "--no-progress"], monkeypatch
+    )
     assert_one_line_error(outcome, "no documents found in", "PDFs or images")
     assert not (tmp_path / "corpus").exists()
 
 
-def test_a_folder_where_every_file_is_rejected_exits_non_zero_with_the_reasons(tmp_path: Path, monkeypatch) -> None:
+def test_a_folder_where_every_file_is_rejected_exits_non_zero_with_the_reasons(
+    tmp_path: Path, monkeypatch
+) -> None:
     docs = tmp_path / "docs"
     docs.mkdir()
     (docs / "notes.txt").write_text("not a document")
@@ -107,7 +117,9 @@ def test_out_that_holds_other_files_is_refused_and_left_alone(tmp_path: Path, mo
 
 
 def test_a_corpus_given_as_source_is_refused(sample_corpus: Path, tmp_path: Path, monkeypatch) -> None:
-    outcome = run_pagefit(["ingest", sample_corpus, "--out", tmp_path / "again", "--no-progress"], monkeypatch)
+    outcome = run_pagefit(
+        ["ingest", sample_corpus, "--out", tmp_path / "again", "--no-progress"], monkeypatch
+    )
     assert_one_line_error(outcome, "is already a corpus", "pagefit pairs")
     assert not (tmp_path / "again").exists()
     assert_nothing_half_written(tmp_path / "again")
