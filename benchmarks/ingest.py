@@ -90,6 +90,21 @@ def main() -> None:
     for name, seconds, rss in rows:
         print(f"{name:45s} {seconds:8.2f} {n_pages / seconds:8.1f} {base / seconds:7.2f}x {rss:8.0f} MiB")
     print("(process start-up included in every row; 'vs bare' = bare seconds / run seconds)")
+    from _common import Goal, report
+
+    one, two = rows[1][1], rows[2][1]
+    report(
+        "ingest",
+        [
+            Goal("pagefit ingest (1 worker) vs bare pypdfium2 render loop, per core", base / one, 0.9,
+                 detail=f"{n_pages / base:.1f} vs {n_pages / one:.1f} pages/s"),
+            Goal("2 workers vs 1 worker", one / two, 1.5, detail=f"{one:.1f} s vs {two:.1f} s"),
+            Goal("peak RSS, 1 worker, vs the bare loop", rows[1][2] / rows[0][2], 3.0, higher_is_better=False,
+                 detail=f"{rows[1][2]:.0f} vs {rows[0][2]:.0f} MiB"),
+        ],
+        notes=[f"{n_pages} pages ({args.docs} PDFs x {args.pages}) at {args.dpi} dpi, --ocr never; a second run "
+               f"with every document unchanged took {rows[3][1]:.1f} s"],
+    )  # fmt: skip
 
 
 if __name__ == "__main__":
