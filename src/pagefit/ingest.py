@@ -36,6 +36,12 @@ __all__ = ["IngestConfig", "IngestResult", "OcrMode", "ingest"]
 logger = logging.getLogger(__name__)
 
 OcrMode = Literal["auto", "always", "never"]
+ImageFormat = Literal["png", "tiff"]
+# Lossless either way: the same pixels, so the same image_key and the same cached text and embeddings.
+_SAVE_ARGS: dict[str, dict[str, Any]] = {
+    "png": {"format": "PNG", "compress_level": 3},
+    "tiff": {"format": "TIFF", "compression": "packbits"},
+}
 STATE_DIR = ".pagefit"
 PARTS_DIR = f"{STATE_DIR}/parts"
 
@@ -46,9 +52,15 @@ class IngestConfig(BaseModel):
     dpi: int = Field(120, ge=36, le=600, description="render resolution for PDF pages")
     max_pixels: int = Field(1800 * 1800, ge=64 * 64, description="bound on width*height of a stored page")
     ocr: OcrMode = Field("auto", description="auto: OCR only pages without a usable text layer")
+    image_format: ImageFormat = Field(
+        "png",
+        description="stored page images: png (small, shown by browsers) or tiff (PackBits, ~15x faster)",
+    )
 
     def key(self) -> str:
-        return hashlib.sha1(self.model_dump_json().encode()).hexdigest()[:16]
+        # png, the original format, stays out of the key: corpora made before the option keep their key
+        values = self.model_dump(exclude={"image_format"} if self.image_format == "png" else set())
+        return hashlib.sha1(json.dumps(values, separators=(",", ":")).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -144,15 +156,15 @@ def _usable_text_layer(text: str) -> bool:
     return len(words) >= 3 and normal / len(stripped) >= 0.85
 
 
-def _page_image_rel(doc_id: str, page_number: int) -> str:
-    return f"{IMAGES_DIR}/{doc_id}/p{page_number}.png"
+def _page_image_rel(doc_id: str, page_number: int, image_format: ImageFormat = "png") -> str:
+    return f"{IMAGES_DIR}/{doc_id}/p{page_number}.{image_format}"
 
 
 def _remove_page_images(out_dir: Path, doc_id: str) -> None:
     """Remove a document's page images (not the folders of documents nested below it)."""
     folder = out_dir / IMAGES_DIR / doc_id
-    for file in folder.glob("p*.png"):
-        if file.is_file() and file.stem[1:].isdigit():
+    for file in folder.glob("p*.*"):
+        if file.is_file() and file.stem[1:].isdigit() and file.suffix in {".png", ".tiff"}:
             file.unlink()
 
 
@@ -177,7 +189,10 @@ def _ingest_document(
     n_pages = 0
     # One page at a time: a 2,000-page PDF holds one page image in memory, not 2,000.
     stream = _store_pages(
-        iter_pages(path, dpi=cfg.dpi, max_pixels=cfg.max_pixels, password=password), doc_id, out_dir
+        iter_pages(path, dpi=cfg.dpi, max_pixels=cfg.max_pixels, password=password),
+        doc_id,
+        out_dir,
+        cfg.image_format,
     )
     try:
         for number, image_rel, image, pdf_text, error in stream:
@@ -216,15 +231,17 @@ def _page_record(image, image_rel, number, pdf_text, doc_id, rel, ocr, cache) ->
     }
 
 
-def _store_pages(pages: Iterable[RenderedPage], doc_id: str, out_dir: Path):
+def _store_pages(
+    pages: Iterable[RenderedPage], doc_id: str, out_dir: Path, image_format: ImageFormat = "png"
+):
     """Write each page image atomically; yield (number, image path, image, pdf text, error)."""
     for page in pages:
         if page.image is None:
             yield page.page_number, None, None, None, page.error
             continue
-        image_rel = _page_image_rel(doc_id, page.page_number)
+        image_rel = _page_image_rel(doc_id, page.page_number, image_format)
         buffer = io.BytesIO()
-        page.image.save(buffer, format="PNG", compress_level=3)
+        page.image.save(buffer, **_SAVE_ARGS[image_format])
         atomic_write_bytes(out_dir / image_rel, buffer.getvalue())
         yield page.page_number, image_rel, page.image, page.pdf_text, None
 
@@ -406,6 +423,7 @@ def ingest(
     dpi: int = 120,
     max_pixels: int = 1800 * 1800,
     ocr: OcrMode = "auto",
+    image_format: ImageFormat = "png",
     workers: int = 1,
     password: str | None = None,
     prune: bool = False,
@@ -419,13 +437,15 @@ def ingest(
         dpi: resolution at which PDF pages are rendered.
         max_pixels: bound on width*height of every stored page image.
         ocr: `auto` reads pages without a usable text layer with OCR; `always`; `never`.
+        image_format: how page images are stored: `png` or `tiff` (PackBits: lossless, ~15x faster to
+            write, ~1.5x larger; browsers do not show TIFF).
         workers: processes rendering documents in parallel.
         password: for encrypted PDFs.
         prune: drop documents of earlier runs that are not among `sources`.
         show_progress: draw a progress bar.
     """
     start = time.perf_counter()
-    cfg = IngestConfig(dpi=dpi, max_pixels=max_pixels, ocr=ocr)
+    cfg = IngestConfig(dpi=dpi, max_pixels=max_pixels, ocr=ocr, image_format=image_format)
     out_path = Path(out)
     _check_out(out_path)
     source_list = _collect_sources(sources, out_path)

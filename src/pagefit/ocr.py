@@ -31,7 +31,11 @@ _engine_lock = threading.Lock()
 # Pages are upright renders and scans: no per-line angle classifier. Detection on the page scaled so
 # that its longer side is at most 1280 px (rapidocr's default scales the *shorter* side up to 736).
 # benchmarks/ocr.py measures both against rapidocr's defaults, speed and word recall.
-ENGINE_PARAMS: dict[str, object] = {"Global.use_cls": False, "Det.limit_type": "max", "Det.limit_side_len": 1280}
+ENGINE_PARAMS: dict[str, object] = {
+    "Global.use_cls": False,
+    "Det.limit_type": "max",
+    "Det.limit_side_len": 1280,
+}
 
 
 class PageTextCache:

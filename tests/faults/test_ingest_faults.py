@@ -123,3 +123,27 @@ def test_a_corpus_given_as_source_is_refused(sample_corpus: Path, tmp_path: Path
     assert_one_line_error(outcome, "is already a corpus", "pagefit pairs")
     assert not (tmp_path / "again").exists()
     assert_nothing_half_written(tmp_path / "again")
+
+
+def test_tiff_pages_hold_exactly_the_pixels_of_png_pages(tmp_path: Path) -> None:
+    """The faster storage format changes no pixel: same image_key, so the same cached text and embeddings."""
+    import numpy as np
+    from sentence_transformers.base.modality import is_image_url_or_path
+
+    from pagefit._io import image_key
+    from pagefit.corpus import corpus_image_paths
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    _pdf(docs / "a.pdf", 2)
+    Image.new("RGB", (300, 200), (10, 200, 30)).save(docs / "b.png")
+    png = ingest([docs], tmp_path / "png", ocr="never", show_progress=False)
+    tiff = ingest([docs], tmp_path / "tiff", ocr="never", image_format="tiff", show_progress=False)
+    assert png.pages == tiff.pages == 3
+    rows_png, rows_tiff = (pagefit.load_corpus(tmp_path / f).to_list() for f in ("png", "tiff"))
+    assert [r["image_hash"] for r in rows_png] == [r["image_hash"] for r in rows_tiff]
+    for a, b in zip(corpus_image_paths(tmp_path / "png"), corpus_image_paths(tmp_path / "tiff"), strict=True):
+        assert b.endswith(".tiff") and is_image_url_or_path(b)  # Sentence Transformers reads it as an image
+        with Image.open(a) as x, Image.open(b) as y:
+            assert image_key(x.convert("RGB")) == image_key(y.convert("RGB"))
+            assert np.array_equal(np.asarray(x), np.asarray(y))
