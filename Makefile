@@ -31,9 +31,9 @@ format: $(STAMP)
 	$(BIN)/ruff check --fix src tests benchmarks examples
 	$(BIN)/ruff format src tests benchmarks examples
 
+# Every benchmarks/*.py (never part of `make test`); refreshes benchmarks/RESULTS.md.
 bench: $(STAMP)
-	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/ingest.py
-	@for b in benchmarks/*.py; do [ "$$b" = benchmarks/ingest.py ] || HF_HUB_OFFLINE=1 $(BIN)/python $$b; done
+	HF_HUB_OFFLINE=1 $(BIN)/python benchmarks/run.py
 
 clean:
 	rm -rf $(VENV) $(DEMO_OUT) .pytest_cache

@@ -74,15 +74,22 @@ def main() -> None:
     seconds, rss = run_measured([sys.executable, "-c", BARE_LOOP, str(docs), str(args.dpi)], env)
     rows.append(("bare pypdfium2 render loop", seconds, rss))
 
-    def ingest_cmd(workers: int) -> list[str]:
-        return [pagefit, "ingest", str(docs), "--out", str(work / f"corpus-{workers}"), "--ocr", "never",
-                "--dpi", str(args.dpi), "--workers", str(workers), "--no-progress"]  # fmt: skip
+    def ingest_cmd(workers: int, fmt: str = "png") -> list[str]:
+        return [pagefit, "ingest", str(docs), "--out", str(work / f"corpus-{workers}-{fmt}"), "--ocr", "never",
+                "--dpi", str(args.dpi), "--workers", str(workers), "--image-format", fmt, "--no-progress"]  # fmt: skip
 
     for workers in (1, 2):
         seconds, rss = run_measured(ingest_cmd(workers), env)
         rows.append((f"pagefit ingest --workers {workers}", seconds, rss))
     seconds, rss = run_measured(ingest_cmd(1), env)  # same sources, same corpus: everything is unchanged
     rows.append(("pagefit ingest, second run (all unchanged)", seconds, rss))
+    seconds, rss = run_measured(ingest_cmd(1, "tiff"), env)
+    rows.append(("pagefit ingest --image-format tiff", seconds, rss))
+    # peak RSS as the corpus grows: twice the documents, one worker
+    more = write_sample_documents(work / "more", n_docs=2 * args.docs, pages_per_doc=args.pages, seed=1,
+                                  with_images=False).docs_dir  # fmt: skip
+    seconds, rss_big = run_measured([pagefit, "ingest", str(more), "--out", str(work / "corpus-big"), "--ocr",
+                                     "never", "--dpi", str(args.dpi), "--no-progress"], env)  # fmt: skip
 
     base = rows[0][1]
     print(f"{n_pages} pages ({args.docs} PDFs x {args.pages}) at {args.dpi} dpi, {os.cpu_count()} CPUs")
@@ -90,6 +97,25 @@ def main() -> None:
     for name, seconds, rss in rows:
         print(f"{name:45s} {seconds:8.2f} {n_pages / seconds:8.1f} {base / seconds:7.2f}x {rss:8.0f} MiB")
     print("(process start-up included in every row; 'vs bare' = bare seconds / run seconds)")
+    from _common import Goal, report
+
+    one, two = rows[1][1], rows[2][1]
+    report(
+        "ingest",
+        [
+            Goal("pagefit ingest (1 worker, png) vs bare pypdfium2 render loop, per core", base / one, 0.9,
+                 detail=f"{n_pages / one:.1f} vs {n_pages / base:.1f} pages/s"),
+            Goal("pagefit ingest (1 worker, --image-format tiff) vs bare loop, per core", base / rows[4][1], 0.9,
+                 detail=f"{n_pages / rows[4][1]:.1f} vs {n_pages / base:.1f} pages/s"),
+            Goal("peak RSS, twice the documents vs once", rss_big / rows[1][2], 1.2, higher_is_better=False,
+                 detail=f"{rss_big:.0f} vs {rows[1][2]:.0f} MiB"),
+            Goal("2 workers vs 1 worker", one / two, 1.5, detail=f"{one:.1f} s vs {two:.1f} s"),
+            Goal("peak RSS, 1 worker, vs the bare loop", rows[1][2] / rows[0][2], 3.0, higher_is_better=False,
+                 detail=f"{rows[1][2]:.0f} vs {rows[0][2]:.0f} MiB"),
+        ],
+        notes=[f"{n_pages} pages ({args.docs} PDFs x {args.pages}) at {args.dpi} dpi, --ocr never; a second run "
+               f"with every document unchanged took {rows[3][1]:.1f} s"],
+    )  # fmt: skip
 
 
 if __name__ == "__main__":

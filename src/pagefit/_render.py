@@ -135,6 +135,38 @@ def _iter_image(path: Path, max_pixels: int) -> Iterator[RenderedPage]:
         raise DocumentError(f"truncated or corrupt image ({e}); re-export the file") from e
 
 
+_IMAGE_MAGIC = {
+    b"\x89PNG\r\n\x1a\n": "png",
+    b"\xff\xd8\xff": "jpg",
+    b"II*\x00": "tif",
+    b"MM\x00*": "tif",
+    b"BM": "bmp",
+    b"GIF8": "gif",
+}
+
+
+def _sniff(head: bytes) -> str | None:
+    """The real type of a file from its first bytes: "pdf", an image suffix, or None (unknown)."""
+    if b"%PDF-" in head[:1024]:
+        return "pdf"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    return next((kind for magic, kind in _IMAGE_MAGIC.items() if head.startswith(magic)), None)
+
+
+def _check_content_matches_suffix(path: Path, suffix: str) -> None:
+    """Refuse a PDF named like an image and an image named like a PDF, saying how to rename it."""
+    with open(path, "rb") as f:
+        real = _sniff(f.read(1024))
+    if real is None:
+        return  # unknown content: the decoder below says what is wrong with it
+    named_pdf = suffix in PDF_SUFFIXES
+    if named_pdf and real != "pdf":
+        raise DocumentError(f"named .pdf but it is a {real.upper()} image: rename it to {path.stem}.{real}")
+    if not named_pdf and real == "pdf":
+        raise DocumentError(f"named {suffix} but it is a PDF: rename it to {path.stem}.pdf")
+
+
 def iter_pages(
     path: str | os.PathLike[str], *, dpi: int, max_pixels: int, password: str | None
 ) -> Iterator[RenderedPage]:
@@ -146,6 +178,7 @@ def iter_pages(
         raise DocumentError(f"unsupported file type '{suffix or path.name}' (supported: {supported})")
     if path.stat().st_size == 0:
         raise DocumentError("empty file (0 bytes)")
+    _check_content_matches_suffix(path, suffix)
     if suffix in PDF_SUFFIXES:
         yield from _iter_pdf(path, dpi, max_pixels, password)
     else:

@@ -63,14 +63,14 @@ def load_corpus(path: str | os.PathLike[str]) -> datasets.Dataset:
     root = Path(path)
     pages = root / PAGES_DIR
     if not pages.is_dir():
-        hint = (
-            " (it has no pages yet: did every document get rejected? see rejects.jsonl)"
-            if (root / MANIFEST).exists()
-            else ""
-        )
-        raise PagefitError(
-            f"{root} is not a pagefit corpus{hint}: run `pagefit ingest DOCS --out {root}` first"
-        )
+        if (root / MANIFEST).exists():
+            raise PagefitError(
+                f"{root} is a corpus with no pages yet (did every document get rejected? see "
+                f"{root / REJECTS}): fix or replace those files and run `pagefit ingest DOCS --out {root}` again"
+            )
+        from pagefit._kinds import wrong_folder
+
+        raise wrong_folder(root, "corpus")
     return datasets.load_from_disk(str(pages))
 
 

@@ -36,6 +36,12 @@ __all__ = ["IngestConfig", "IngestResult", "OcrMode", "ingest"]
 logger = logging.getLogger(__name__)
 
 OcrMode = Literal["auto", "always", "never"]
+ImageFormat = Literal["png", "tiff"]
+# Lossless either way: the same pixels, so the same image_key and the same cached text and embeddings.
+_SAVE_ARGS: dict[str, dict[str, Any]] = {
+    "png": {"format": "PNG", "compress_level": 3},
+    "tiff": {"format": "TIFF", "compression": "packbits"},
+}
 STATE_DIR = ".pagefit"
 PARTS_DIR = f"{STATE_DIR}/parts"
 
@@ -46,9 +52,15 @@ class IngestConfig(BaseModel):
     dpi: int = Field(120, ge=36, le=600, description="render resolution for PDF pages")
     max_pixels: int = Field(1800 * 1800, ge=64 * 64, description="bound on width*height of a stored page")
     ocr: OcrMode = Field("auto", description="auto: OCR only pages without a usable text layer")
+    image_format: ImageFormat = Field(
+        "png",
+        description="stored page images: png (small, shown by browsers) or tiff (PackBits, ~15x faster)",
+    )
 
     def key(self) -> str:
-        return hashlib.sha1(self.model_dump_json().encode()).hexdigest()[:16]
+        # png, the original format, stays out of the key: corpora made before the option keep their key
+        values = self.model_dump(exclude={"image_format"} if self.image_format == "png" else set())
+        return hashlib.sha1(json.dumps(values, separators=(",", ":")).encode()).hexdigest()[:16]
 
 
 @dataclass
@@ -90,12 +102,35 @@ def _doc_id(rel: str) -> str:
     return stem if dot and f".{suffix.lower()}" in PDF_SUFFIXES | IMAGE_SUFFIXES and stem else rel
 
 
+def _check_out(out: Path) -> None:
+    """Refuse an --out that holds something other than a corpus: ingest would write into it."""
+    if out.exists() and not out.is_dir():
+        raise PagefitError(f"--out {out} is a file: give a folder for the corpus")
+    if (
+        out.is_dir()
+        and not (out / MANIFEST).is_file()
+        and not (out / STATE_DIR).is_dir()
+        and any(out.iterdir())
+    ):
+        from pagefit._kinds import detect_kind
+
+        kind = detect_kind(out)
+        what = f"a {kind} folder" if kind not in (None, "documents") else "files that are not a corpus"
+        raise PagefitError(f"--out {out} already holds {what}: give a new or empty folder for the corpus")
+
+
 def _collect_sources(sources: Iterable[str | os.PathLike[str]], out: Path) -> list[_Source]:
     found: dict[str, _Source] = {}
     for src in sources:
         src_path = Path(src).expanduser()
         if not src_path.exists():
             raise PagefitError(f"source {src_path} does not exist")
+        is_corpus = src_path.is_dir() and (src_path / MANIFEST).is_file() and (src_path / PAGES_DIR).is_dir()
+        if is_corpus and src_path.resolve() != out.resolve():
+            raise PagefitError(
+                f"source {src_path} is already a corpus (made by `pagefit ingest`): pass it to the "
+                "next stage (`pagefit pairs`, `pagefit eval --corpus`), or ingest the original documents"
+            )
         if src_path.is_dir():
             root, files = src_path, _walk(src_path, out.resolve())
         else:
@@ -121,15 +156,15 @@ def _usable_text_layer(text: str) -> bool:
     return len(words) >= 3 and normal / len(stripped) >= 0.85
 
 
-def _page_image_rel(doc_id: str, page_number: int) -> str:
-    return f"{IMAGES_DIR}/{doc_id}/p{page_number}.png"
+def _page_image_rel(doc_id: str, page_number: int, image_format: ImageFormat = "png") -> str:
+    return f"{IMAGES_DIR}/{doc_id}/p{page_number}.{image_format}"
 
 
 def _remove_page_images(out_dir: Path, doc_id: str) -> None:
     """Remove a document's page images (not the folders of documents nested below it)."""
     folder = out_dir / IMAGES_DIR / doc_id
-    for file in folder.glob("p*.png"):
-        if file.is_file() and file.stem[1:].isdigit():
+    for file in folder.glob("p*.*"):
+        if file.is_file() and file.stem[1:].isdigit() and file.suffix in {".png", ".tiff"}:
             file.unlink()
 
 
@@ -142,7 +177,7 @@ def _ingest_document(
 ) -> dict[str, Any]:
     """Render, store and read every page of one document. Returns its part record."""
     from pagefit._render import PDF_SUFFIXES, DocumentError, iter_pages
-    from pagefit.ocr import PageTextCache, page_text
+    from pagefit.ocr import PageTextCache
 
     cfg = IngestConfig(**config)
     out_dir = Path(out)
@@ -151,50 +186,62 @@ def _ingest_document(
     cache = PageTextCache()
     pages: list[dict[str, Any]] = []
     page_errors: list[dict[str, Any]] = []
+    n_pages = 0
+    # One page at a time: a 2,000-page PDF holds one page image in memory, not 2,000.
+    stream = _store_pages(
+        iter_pages(path, dpi=cfg.dpi, max_pixels=cfg.max_pixels, password=password),
+        doc_id,
+        out_dir,
+        cfg.image_format,
+    )
     try:
-        rendered = list(
-            _store_pages(
-                iter_pages(path, dpi=cfg.dpi, max_pixels=cfg.max_pixels, password=password), doc_id, out_dir
-            )
-        )
+        for number, image_rel, image, pdf_text, error in stream:
+            n_pages += 1
+            if error is not None:
+                page_errors.append({"source": rel, "page": number, "reason": error})
+                continue
+            pages.append(_page_record(image, image_rel, number, pdf_text, doc_id, rel, cfg.ocr, cache))
     except DocumentError as e:
+        _remove_page_images(out_dir, doc_id)  # the pages stored before the error
         return {"status": "rejected", "reason": str(e)}
-    n_pages = len(rendered)
-    for number, image_rel, image, pdf_text, error in rendered:
-        if error is not None:
-            page_errors.append({"source": rel, "page": number, "reason": error})
-            continue
-        key = image_key(image)
-        text, text_source = _page_text(image, key, pdf_text, cfg.ocr, cache, page_text)
-        pages.append(
-            {
-                "page_id": _page_id(doc_id, number, n_pages, is_pdf),
-                "doc_id": doc_id,
-                "source": rel,
-                "page_number": number,
-                "image": image_rel,
-                "width": image.width,
-                "height": image.height,
-                "text": text,
-                "text_source": text_source,
-                "image_hash": key,
-            }
-        )
+    for page in pages:
+        page["page_id"] = _page_id(doc_id, page["page_number"], n_pages, is_pdf)
     if not pages:
         reason = page_errors[0]["reason"] if page_errors else "no pages"
         return {"status": "rejected", "reason": f"no page could be ingested: {reason}"}
     return {"status": "ok", "pages": pages, "page_errors": page_errors}
 
 
-def _store_pages(pages: Iterable[RenderedPage], doc_id: str, out_dir: Path):
+def _page_record(image, image_rel, number, pdf_text, doc_id, rel, ocr, cache) -> dict[str, Any]:
+    from pagefit.ocr import page_text
+
+    key = image_key(image)
+    text, text_source = _page_text(image, key, pdf_text, ocr, cache, page_text)
+    return {
+        "page_id": "",  # set once the document's page count is known
+        "doc_id": doc_id,
+        "source": rel,
+        "page_number": number,
+        "image": image_rel,
+        "width": image.width,
+        "height": image.height,
+        "text": text,
+        "text_source": text_source,
+        "image_hash": key,
+    }
+
+
+def _store_pages(
+    pages: Iterable[RenderedPage], doc_id: str, out_dir: Path, image_format: ImageFormat = "png"
+):
     """Write each page image atomically; yield (number, image path, image, pdf text, error)."""
     for page in pages:
         if page.image is None:
             yield page.page_number, None, None, None, page.error
             continue
-        image_rel = _page_image_rel(doc_id, page.page_number)
+        image_rel = _page_image_rel(doc_id, page.page_number, image_format)
         buffer = io.BytesIO()
-        page.image.save(buffer, format="PNG", compress_level=3)
+        page.image.save(buffer, **_SAVE_ARGS[image_format])
         atomic_write_bytes(out_dir / image_rel, buffer.getvalue())
         yield page.page_number, image_rel, page.image, page.pdf_text, None
 
@@ -384,6 +431,7 @@ def ingest(
     dpi: int = 120,
     max_pixels: int = 1800 * 1800,
     ocr: OcrMode = "auto",
+    image_format: ImageFormat = "png",
     workers: int = 1,
     password: str | None = None,
     prune: bool = False,
@@ -397,16 +445,28 @@ def ingest(
         dpi: resolution at which PDF pages are rendered.
         max_pixels: bound on width*height of every stored page image.
         ocr: `auto` reads pages without a usable text layer with OCR; `always`; `never`.
+        image_format: how page images are stored: `png` or `tiff` (PackBits: lossless, ~15x faster to
+            write, ~1.5x larger; browsers do not show TIFF).
         workers: processes rendering documents in parallel.
         password: for encrypted PDFs.
         prune: drop documents of earlier runs that are not among `sources`.
         show_progress: draw a progress bar.
     """
     start = time.perf_counter()
-    cfg = IngestConfig(dpi=dpi, max_pixels=max_pixels, ocr=ocr)
+    cfg = IngestConfig(dpi=dpi, max_pixels=max_pixels, ocr=ocr, image_format=image_format)
     out_path = Path(out)
-    out_path.mkdir(parents=True, exist_ok=True)
+    _check_out(out_path)
     source_list = _collect_sources(sources, out_path)
+    if not source_list:
+        from pagefit._render import IMAGE_SUFFIXES, PDF_SUFFIXES
+
+        supported = ", ".join(sorted(s.lstrip(".") for s in PDF_SUFFIXES | IMAGE_SUFFIXES))
+        given = ", ".join(str(s) for s in sources)
+        raise PagefitError(
+            f"no documents found in {given}: it holds no files (hidden ones are skipped); "
+            f"give folders or files of PDFs or images ({supported})"
+        )
+    out_path.mkdir(parents=True, exist_ok=True)
     parts = _load_parts(out_path)
     if prune:
         keep = {s.rel for s in source_list}

@@ -346,6 +346,10 @@ def mine(
     if exclude_neighbors < 0:
         raise PagefitError(f"--exclude-neighbors must be >= 0, got {exclude_neighbors}")
     pairs_dir = Path(pairs_dir)
+    if not (pairs_dir / PAIRS_META).is_file() and not (pairs_dir / "dataset_dict.json").is_file():
+        from pagefit._kinds import wrong_folder
+
+        raise wrong_folder(pairs_dir, "pairs", needed_for="`pagefit mine`")
     meta = load_pairs_meta(pairs_dir)
     corpus_dir = Path(corpus or meta.get("corpus") or "").resolve()
     if not corpus and not meta.get("corpus"):

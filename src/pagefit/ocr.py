@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import numpy as np
     from PIL import Image
 
-__all__ = ["PageTextCache", "TextSource", "ocr_image", "page_text"]
+__all__ = ["ENGINE_PARAMS", "PageTextCache", "TextSource", "ocr_image", "page_text"]
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +26,15 @@ TextSource = Literal["pdf", "ocr", "none"]
 
 _engine = None
 _engine_lock = threading.Lock()
+
+# Pages are upright renders and scans: no per-line angle classifier. Detection on the page scaled so
+# that its longer side is at most 1280 px (rapidocr's default scales the *shorter* side up to 736).
+# benchmarks/ocr.py measures both against rapidocr's defaults, speed and word recall.
+ENGINE_PARAMS: dict[str, object] = {
+    "Global.use_cls": False,
+    "Det.limit_type": "max",
+    "Det.limit_side_len": 1280,
+}
 
 
 class PageTextCache:
@@ -49,7 +58,7 @@ def _get_engine():
         if _engine is None:
             from rapidocr import RapidOCR
 
-            _engine = RapidOCR(params={"Global.log_level": "error"})
+            _engine = RapidOCR(params={"Global.log_level": "error", **ENGINE_PARAMS})
         return _engine
 
 

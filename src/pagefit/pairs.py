@@ -492,7 +492,9 @@ def load_pairs(
 
     path = Path(path)
     if not (path / "dataset_dict.json").is_file():
-        raise PagefitError(f"{path} is not a pairs folder: make one with `pagefit pairs CORPUS --out {path}`")
+        from pagefit._kinds import wrong_folder
+
+        raise wrong_folder(path, "pairs")
     root = Path(corpus) if corpus is not None else Path(load_pairs_meta(path).get("corpus") or path)
     with quiet_datasets():
         dsd = datasets.load_from_disk(str(path))

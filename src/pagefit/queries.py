@@ -26,28 +26,65 @@ class Query(BaseModel):
     kind: str | None = None
 
 
+def _read_text(path: Path) -> str:
+    """The file as text: UTF-8 (a leading BOM, as spreadsheet exports write, is dropped)."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise PagefitError(
+            f"{path}:{line}: not UTF-8 text (byte {data[e.start]:#04x} at offset {e.start}); "
+            "save the file as UTF-8 (e.g. `iconv -f latin1 -t utf-8 FILE > FILE.utf8`)"
+        ) from None
+
+
+def _csv_rows(path: Path, text: str, delimiter: str) -> Iterable[tuple[int, dict]]:
+    import io
+
+    reader = csv.DictReader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header = [h.strip() for h in reader.fieldnames or []]
+    if "query" not in header:
+        other = "," if delimiter == "\t" else "tab"
+        raise PagefitError(
+            f"{path}:1: the header has no 'query' column (it has: {', '.join(header) or 'nothing'}); "
+            f"the first line must name the columns query,page_id (separated by "
+            f"{'tabs' if delimiter == chr(9) else 'commas'}; is the file {other}-separated?)"
+        )
+    try:
+        for row in reader:
+            extra = row.get(None)  # more fields than the header names
+            if extra:
+                raise PagefitError(
+                    f"{path}:{reader.line_num}: {len(extra)} more field(s) than the header has columns "
+                    "(quote fields that contain the separator)"
+                )
+            yield (
+                reader.line_num,
+                {k.strip(): v for k, v in row.items() if k is not None and v not in (None, "")},
+            )
+    except csv.Error as e:
+        raise PagefitError(f"{path}:{reader.line_num}: malformed CSV ({e})") from e
+
+
 def _rows(path: Path) -> Iterable[tuple[int, dict]]:
     suffix = path.suffix.lower()
-    with open(path, encoding="utf-8", newline="") as f:
-        if suffix in {".csv", ".tsv"}:
-            reader = csv.DictReader(f, delimiter="\t" if suffix == ".tsv" else ",")
-            for line, row in enumerate(reader, start=2):
-                yield line, {k.strip(): v for k, v in row.items() if k is not None and v not in (None, "")}
-            return
-        for line, text in enumerate(f, start=1):
-            if not text.strip():
-                continue
-            try:
-                row = json.loads(text)
-            except json.JSONDecodeError as e:
-                raise PagefitError(
-                    f"{path}:{line}: not valid JSON ({e.msg}); expected one query object per line"
-                ) from e
-            if not isinstance(row, dict):
-                raise PagefitError(
-                    f"{path}:{line}: expected a JSON object per line, got {type(row).__name__}"
-                )
-            yield line, row
+    content = _read_text(path)
+    if suffix in {".csv", ".tsv"}:
+        yield from _csv_rows(path, content, "\t" if suffix == ".tsv" else ",")
+        return
+    for line, text in enumerate(content.split("\n"), start=1):
+        if not text.strip():
+            continue
+        try:
+            row = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise PagefitError(
+                f"{path}:{line}: not valid JSON ({e.msg}); expected one query object per line"
+            ) from e
+        if not isinstance(row, dict):
+            raise PagefitError(f"{path}:{line}: expected a JSON object per line, got {type(row).__name__}")
+        yield line, row
 
 
 def _page_ids(row: dict) -> list[str]:

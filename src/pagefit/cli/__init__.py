@@ -29,6 +29,7 @@ for _name in _COMMAND_MODULES:
 def main() -> None:
     """Console entry point: user errors become one red line and exit code 1, not a traceback."""
     from rich.console import Console
+    from rich.markup import escape
 
     from pagefit.errors import PagefitError
 
@@ -36,5 +37,12 @@ def main() -> None:
     try:
         app()
     except PagefitError as e:
-        Console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(e))}", highlight=False, soft_wrap=True)
+        sys.exit(1)
+    except OSError as e:  # a full disk or an unwritable folder is the user's to fix, not a traceback
+        from pagefit.errors import disk_error_message
+
+        if (message := disk_error_message(e)) is None:
+            raise
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
         sys.exit(1)

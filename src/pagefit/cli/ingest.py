@@ -22,6 +22,9 @@ def ingest_command(
     ocr: Annotated[
         str, typer.Option(help="auto: OCR only pages without a usable text layer; always; never.")
     ] = "auto",
+    image_format: Annotated[
+        str, typer.Option(help="Stored page images: png, or tiff (lossless PackBits, much faster to write).")
+    ] = "png",
     workers: Annotated[int, typer.Option(help="Processes rendering documents in parallel.")] = 1,
     password: Annotated[
         str | None, typer.Option(help="Password for encrypted PDFs.", envvar="PAGEFIT_PDF_PASSWORD")
@@ -37,13 +40,16 @@ def ingest_command(
 
     if ocr not in {"auto", "always", "never"}:
         raise PagefitError(f"--ocr must be auto, always or never, not {ocr!r}")
+    if image_format not in {"png", "tiff"}:
+        raise PagefitError(f"--image-format must be png or tiff, not {image_format!r}")
     result = ingest(
         sources,
         out,
         dpi=dpi,
         max_pixels=max_pixels,
-        ocr=ocr,
-        workers=workers,  # type: ignore[arg-type]
+        ocr=ocr,  # type: ignore[arg-type]
+        image_format=image_format,  # type: ignore[arg-type]
+        workers=workers,
         password=password,
         prune=prune,
         show_progress=progress,
@@ -60,3 +66,8 @@ def ingest_command(
         for reject in result.rejects[:10]:
             where = f"{reject['source']}" + (f" page {reject['page']}" if "page" in reject else "")
             console.print(f"  [yellow]-[/] {where}: {reject['reason']}", highlight=False)
+    if result.pages == 0:  # nothing useful was made: say so with a non-zero exit
+        raise PagefitError(
+            f"no page could be ingested into {result.corpus}: every file was rejected "
+            f"(reasons above and in {result.corpus / 'rejects.jsonl'}); fix or replace them and run again"
+        )

@@ -50,13 +50,19 @@ def make_generator(name: str, **options: Any) -> QueryGenerator:
             raise PagefitError(
                 "--generate openai needs --base-url (e.g. http://localhost:8000/v1) and --model"
             )
-        options.pop("seed", None)
-        return OpenAIQueryGenerator(**options)
+        return OpenAIQueryGenerator(**_accepted(OpenAIQueryGenerator, options))
     if name == "local":
         from pagefit.querygen.local import LocalQueryGenerator
 
         if not options.get("model"):
             raise PagefitError("--generate local needs --model (a vision-language model folder or hub name)")
-        options.pop("seed", None)
-        return LocalQueryGenerator(**options)
+        return LocalQueryGenerator(**_accepted(LocalQueryGenerator, options))
     raise PagefitError(f"unknown generator {name!r}: choose one of {', '.join(GENERATORS)}")
+
+
+def _accepted(cls: type, options: dict[str, Any]) -> dict[str, Any]:
+    """The options `cls` takes: the CLI passes every generator's options, each backend reads its own."""
+    import inspect
+
+    names = set(inspect.signature(cls).parameters)
+    return {k: v for k, v in options.items() if k in names}

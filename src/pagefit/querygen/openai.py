@@ -204,8 +204,19 @@ class OpenAIQueryGenerator:
 
     def _payload(self, page: Page, prompt: str) -> dict[str, Any]:
         path = Path(page.image_path)
-        data = base64.b64encode(path.read_bytes()).decode("ascii")
-        url = f"data:{_MIME.get(path.suffix.lower(), 'image/png')};base64,{data}"
+        mime = _MIME.get(path.suffix.lower())
+        if mime is None:  # e.g. a TIFF page: servers take PNG, JPEG and WebP; send the same pixels as PNG
+            import io
+
+            from PIL import Image
+
+            buffer = io.BytesIO()
+            with Image.open(path) as image:
+                image.save(buffer, format="PNG")
+            raw, mime = buffer.getvalue(), "image/png"
+        else:
+            raw = path.read_bytes()
+        url = f"data:{mime};base64,{base64.b64encode(raw).decode('ascii')}"
         return {
             "model": self.model,
             "messages": [{"role": "user", "content": [

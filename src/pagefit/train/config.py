@@ -233,23 +233,55 @@ def resolve_train_config(
         overrides: fields that win over both (a key given with None sets the field to None).
     """
     user = _read_yaml(config_file) if config_file else {}
+    if config_file:
+        _check_keys(user, str(config_file))
     name = preset or user.get("preset") or DEFAULT_PRESET
     values = load_preset(name)
     values = merge_layers(values, {k: v for k, v in user.items() if k != "preset"})
     values = merge_layers(values, dict(overrides or {}))
     values["preset"] = name
-    return validate_config(values)
+    origins = {k: str(config_file) for k in user if k not in (overrides or {})}
+    return validate_config(values, origins)
 
 
-def validate_config(values: dict[str, Any]) -> TrainConfig:
-    """`TrainConfig(**values)` with validation errors as one actionable line."""
+def _check_keys(values: dict[str, Any], where: str) -> None:
+    """Unknown keys in a config file, named with the closest field (a typo must not be ignored)."""
+    import difflib
+
+    fields = list(TrainConfig.model_fields)
+    unknown = [k for k in values if k not in fields]
+    if unknown:
+        hints = []
+        for key in unknown:
+            close = difflib.get_close_matches(str(key), fields, n=1)
+            hints.append(f"'{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
+        raise PagefitError(
+            f"{where}: unknown config key(s) {', '.join(hints)}; the keys are TrainConfig fields "
+            "(`pagefit train --help`, or a saved train_config.yaml, lists them)"
+        )
+
+
+def validate_config(values: dict[str, Any], origins: dict[str, str] | None = None) -> TrainConfig:
+    """`TrainConfig(**values)` with validation errors as one actionable line.
+
+    `origins` maps a key to the file that set it, named in its problem.
+    """
     try:
         return TrainConfig(**values)
     except ValidationError as e:
-        problems = "; ".join(
-            f"{'.'.join(map(str, err['loc'])) or 'config'}: {err['msg']}" for err in e.errors()
-        )
-        raise PagefitError(f"invalid training config: {problems}") from e
+        problems = []
+        for err in e.errors():
+            key = ".".join(map(str, err["loc"])) or "config"
+            source = (origins or {}).get(str(err["loc"][0])) if err["loc"] else None
+            given = f" (got {err['input']!r})" if err["loc"] and not isinstance(err["input"], dict) else ""
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                import difflib
+
+                close = difflib.get_close_matches(key, list(TrainConfig.model_fields), n=1)
+                msg = "not a config key" + (f" (did you mean '{close[0]}'?)" if close else "")
+            problems.append(f"{key}{given}: {msg}" + (f" [in {source}]" if source else ""))
+        raise PagefitError(f"invalid training config: {'; '.join(problems)}") from e
 
 
 def save_train_config(config: TrainConfig, folder: str | os.PathLike[str]) -> Path:

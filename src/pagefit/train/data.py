@@ -110,6 +110,11 @@ def _load_source(config: TrainConfig) -> tuple[datasets.Dataset, datasets.Datase
         if isinstance(loaded, datasets.Dataset):
             return loaded, None, path.resolve()
         return *_pick_splits(loaded, config), path.resolve()
+    if path.is_dir():
+        from pagefit._kinds import detect_kind, wrong_folder
+
+        if detect_kind(path) in {"corpus", "documents", "model", "report", "empty"}:
+            raise wrong_folder(path, "pairs", needed_for="`pagefit train`")
     root = path.resolve() if path.is_dir() else None
     train = _load_dataset(config.data, config.data_config, config.train_split)
     eval_ds = None

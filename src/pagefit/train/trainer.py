@@ -115,6 +115,12 @@ def _trainer_class() -> type[SentenceTransformerTrainer]:
             if has_lora(self.model):
                 save_lora_state(self.model, output_dir or self.args.output_dir)
 
+        def training_step(self, model: Any, inputs: Any, num_items_in_batch: Any = None) -> Any:
+            loss = super().training_step(model, inputs, num_items_in_batch)
+            if not bool(loss.isfinite().all()):  # stop before a diverged model is checkpointed or saved
+                raise _diverged(self, float(loss.detach().float().mean()))
+            return loss
+
         def _load_from_checkpoint(self, checkpoint_path: str, *args: Any, **kwargs: Any) -> None:
             if has_lora(self.model):
                 load_lora_state(self.model, checkpoint_path)
@@ -122,6 +128,19 @@ def _trainer_class() -> type[SentenceTransformerTrainer]:
                 super()._load_from_checkpoint(checkpoint_path, *args, **kwargs)
 
     return PagefitTrainer
+
+
+def _diverged(trainer: SentenceTransformerTrainer, loss: float) -> Exception:
+    from pagefit.errors import PagefitError
+
+    step = trainer.state.global_step + 1
+    lr = trainer.args.learning_rate
+    out = Path(trainer.args.output_dir).parent
+    return PagefitError(
+        f"training stopped at step {step}: the loss became {loss} (the weights diverged; learning rate {lr:g}). "
+        f"No model was saved in {out}. Lower --lr (e.g. {lr / 10:g}), keep precision fp32/bf16, and train "
+        f"again into a new --out (or delete {out} first)"
+    )
 
 
 def _last_eval_callback() -> Any:
