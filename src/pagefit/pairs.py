@@ -14,6 +14,7 @@ Output folder (`DatasetDict.save_to_disk`)::
       eval_queries.jsonl                 the eval split in the queries format (for `pagefit eval`)
       queries.jsonl                      every query with its kind and split
       generation_failures.jsonl          pages a generator could not write queries for (when any)
+      report.html                        page thumbnails with their queries, counts per kind and split
 """
 
 from __future__ import annotations
@@ -563,6 +564,9 @@ def _write(
         _write_jsonl(tmp / ALL_QUERIES, rows)
         if failures:
             _write_jsonl(tmp / FAILURES, failures)
+        from pagefit.pairs_report import write_pairs_report
+
+        write_pairs_report(tmp, config.corpus, table, train_q, eval_q, filtered=filtered, failures=failures)
         result.seconds = round(time.perf_counter() - start, 2)
         meta = {"pagefit_version": __version__, "kind": "pairs", "corpus": config.corpus, "config": asdict(config),
                 **{k: v for k, v in asdict(result).items() if k != "out"},

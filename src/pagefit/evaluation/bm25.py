@@ -33,7 +33,8 @@ def bm25_scores(page_texts: Sequence[str], queries: Sequence[str], *, stopwords:
     """BM25 (Lucene variant, k1=1.5, b=0.75) score of every page for every query.
 
     Args:
-        page_texts: one text per page, in corpus order (may be empty).
+        page_texts: one text per page, in corpus order (may be empty); indexed after
+            `pagefit.pagetext.clean_page_text`, as the `ocr-minilm` page route embeds it.
         queries: the query texts.
         stopwords: bm25s stopword list.
 
@@ -43,7 +44,9 @@ def bm25_scores(page_texts: Sequence[str], queries: Sequence[str], *, stopwords:
     import bm25s
     import numpy as np
 
-    texts = [text or "" for text in page_texts]
+    from pagefit.pagetext import clean_page_text
+
+    texts = [clean_page_text(text) for text in page_texts]  # the text ocr-minilm embeds
     if not any(text.strip() for text in texts):
         raise PagefitError(
             "--bm25 needs page text, but every page of the corpus has empty text: "
