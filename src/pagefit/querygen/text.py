@@ -763,6 +763,9 @@ class TextQueryGenerator:
             if not trim and text and not well_formed_question(text):
                 logger.debug("dropped a malformed question: %r", text)
                 continue
+            toks = text.lower().split()
+            if any(a == b for a, b in zip(toks, toks[1:], strict=False)):
+                continue  # "chart of plot fit fit"
             if text and len(words(text)) >= 2 and text.lower() not in seen:
                 seen.add(text.lower())
                 out.append(text)
