@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import itertools
 import json
+import re
 import threading
 import time
 from collections import Counter, defaultdict
@@ -410,3 +412,63 @@ def test_local_backend_generates_parses_filters_and_records(tiny_qwen3vl_base_pa
     )
     assert again.generate(pages, per_page=2, show_progress=False) == result
     assert again.stats["generated"] == 0 and again.stats["cached"] == 3
+
+
+# ---------------------------------------------------------------------------------------------
+# --generate text on real pages: every question well formed
+# ---------------------------------------------------------------------------------------------
+
+_REAL_PAGES = Path(__file__).parent / "data" / "real_pages.jsonl"
+_FUNCTION_WORDS = set(
+    ["a", "an", "the", "of", "for", "to", "in", "on", "at", "by", "with", "and", "or", "but", "from", "as", "is", "are", "was", "be", "this", "that", "its", "their"]
+)
+
+
+def _real_pages() -> list[Page]:
+    rows = [json.loads(x) for x in _REAL_PAGES.open(encoding="utf-8")]
+    return [Page(r["page_id"], r["doc_id"], r["page_number"], "", r["page_id"], r["text"]) for r in rows]
+
+
+def test_text_generator_questions_are_well_formed_on_real_pages():
+    result = TextQueryGenerator().generate(_real_pages(), per_page=6, show_progress=False)
+    questions = [q.query for q in result.queries if q.kind == "question"]
+    assert len(questions) >= 5  # the real pages do yield questions (how do I ..., what happens when ...)
+    for q in questions:
+        toks = q[:-1].split()
+        assert q.endswith("?") and q.count("?") == 1, q
+        assert q.split()[0].lower() in {"what", "which", "who", "where", "when", "why", "how"}, q
+        assert not re.search(r"['’]s?['’]|['’]s\s+\S+['’]s\b", q), q  # no dangling/double possessive
+        assert not re.match(r"how many\b.*\bat\b", q), q  # "how many encoding at libtasn1?"
+        assert toks[-1].lower() not in _FUNCTION_WORDS, q  # nothing left hanging before the "?"
+        assert all(a != b for a, b in itertools.pairwise(toks)), q
+        assert not q.lower().endswith(" involve?"), q
+    for q in result.queries:  # no text-layer break marks in any query
+        assert "\ufffe" not in q.query and "\u00ad" not in q.query, q
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "how many encoding at libtasn1?",
+        "what does dot user’s' quotes protect punctuation involve",
+        "what was libtasn1's manual's?",
+        "what are the rules for?",
+        "what is is this?",
+        "hurdle models",
+    ],
+)
+def test_malformed_questions_are_refused(bad):
+    from pagefit.querygen.text import well_formed_question
+
+    assert not well_formed_question(bad)
+
+
+def test_well_formed_questions_pass():
+    from pagefit.querygen.text import well_formed_question
+
+    for good in (
+        "what does hurdle() do?",
+        "how do I draw a cluster?",
+        "what was northwind traders' revenue in 2023?",
+    ):
+        assert well_formed_question(good), good

@@ -19,6 +19,7 @@ Output folder (`DatasetDict.save_to_disk`)::
       queries.jsonl                      every query with its kind and split
       generation_failures.jsonl          pages a generator could not write queries for (when any)
       dropped_queries.jsonl              every query a filter dropped: query, page_id, kind, reason, split
+      report.html                        page thumbnails with their queries, counts per kind and split
 """
 
 from __future__ import annotations
@@ -702,6 +703,9 @@ def _write(
         if failures:
             _write_jsonl(tmp / FAILURES, failures)
         _write_jsonl(tmp / DROPPED, dropped)
+        from pagefit.pairs_report import write_pairs_report
+
+        write_pairs_report(tmp, config.corpus, table, train_q, eval_q, filtered=filtered, failures=failures)
         result.seconds = round(time.perf_counter() - start, 2)
         meta = {"pagefit_version": __version__, "kind": "pairs", "corpus": config.corpus, "config": asdict(config),
                 **{k: v for k, v in asdict(result).items() if k != "out"},

@@ -259,7 +259,8 @@ def bm25_scores(
     """BM25 score of every page for every query (see `BM25Settings` for the defaults).
 
     Args:
-        page_texts: one text per page, in corpus order (may be empty).
+        page_texts: one text per page, in corpus order (may be empty); indexed after
+            `pagefit.pagetext.clean_page_text`, as the `ocr-minilm` page route embeds it.
         queries: the query texts.
         settings: the BM25 settings, or the pages' language code.
 
@@ -269,7 +270,9 @@ def bm25_scores(
     Raises:
         PagefitError: every page has empty text.
     """
-    texts = [text or "" for text in page_texts]
+    from pagefit.pagetext import clean_page_text
+
+    texts = [clean_page_text(text or "") for text in page_texts]  # the text ocr-minilm embeds
     if not any(text.strip() for text in texts):
         raise PagefitError(
             "--bm25 needs page text, but every page of the corpus has empty text: "

@@ -3,11 +3,12 @@
 Layout (a Sentence Transformers `Router`)::
 
     Router  text  route: Transformer(MiniLM)            ┐
-            image route: OcrText -> the same Transformer ┘ -> Pooling(mean) -> Normalize
+            image route: OcrText -> the same Transformer ┘ -> Pooling(mean) -> ChunkPool -> Normalize
 
 Queries (and text documents) take the text route; page images (PIL images or image file paths) take
 the image route, where `OcrText` reads the page's text from pagefit's OCR cache and tokenizes it with
-the shared MiniLM tokenizer. One set of weights serves both routes, so finetuning on
+the shared MiniLM tokenizer. A page longer than 256 tokens is read as up to `MAX_CHUNKS` windows of
+256 tokens whose embeddings `ChunkPool` averages (see `pagefit.models.ocr_text`). One set of weights serves both routes, so finetuning on
 (query, page image) pairs trains the page encoder too.
 """
 
@@ -24,6 +25,7 @@ __all__ = ["MAX_SEQ_LENGTH", "NAME", "build_ocr_minilm", "minilm_path"]
 
 NAME = "ocr-minilm"
 MAX_SEQ_LENGTH = 256
+MAX_CHUNKS = 1  # windows of MAX_SEQ_LENGTH tokens read per page
 
 
 def minilm_path() -> str:
@@ -43,6 +45,7 @@ def build_ocr_minilm(
     truncate_dim: int | None = None,
     model_kwargs: dict[str, Any] | None = None,
     processor_kwargs: dict[str, Any] | None = None,
+    max_chunks: int = MAX_CHUNKS,
 ) -> SentenceTransformer:
     """Build the untrained `ocr-minilm` model from the packaged MiniLM weights (no download).
 
@@ -51,12 +54,13 @@ def build_ocr_minilm(
         truncate_dim: Matryoshka dimension to truncate embeddings to (None: full 384).
         model_kwargs: passed to `AutoModel.from_pretrained` of MiniLM.
         processor_kwargs: passed to the MiniLM tokenizer.
+        max_chunks: windows of 256 tokens embedded per page (1: a page is cut after 256 tokens).
     """
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.base.modules import Normalize, Router, Transformer
     from sentence_transformers.sentence_transformer.modules import Pooling
 
-    from pagefit.models.ocr_text import OcrText
+    from pagefit.models.ocr_text import ChunkPool, OcrText
 
     text = Transformer(
         minilm_path(),
@@ -65,13 +69,13 @@ def build_ocr_minilm(
         processor_kwargs=processor_kwargs,
     )
     router = Router(
-        {"text": [text], "image": [OcrText(), text]},
+        {"text": [text], "image": [OcrText(max_chunks=max_chunks), text]},
         default_route="text",
         route_mappings={(None, "text"): "text", (None, "image"): "image"},
     )
     pooling = Pooling(text.get_embedding_dimension(), "mean")
     return SentenceTransformer(
-        modules=[router, pooling, Normalize()],
+        modules=[router, pooling, ChunkPool(), Normalize()],
         device=device,
         truncate_dim=truncate_dim,
         similarity_fn_name="cosine",

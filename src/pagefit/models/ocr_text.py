@@ -6,6 +6,16 @@ image's pixel hash, filled by `pagefit ingest` from the PDF text layer or OCR; O
 page no stage has read before) and tokenizes that text with the *next* module of its route, the
 shared text `Transformer`. So the page route uses the very tokenizer, truncation, prompts and
 weights of the text route: training one trains the other.
+
+The text it embeds is the cached text after `pagefit.pagetext.clean_page_text` (de-hyphenated,
+ligatures and odd spaces normalised), the same text BM25 indexes and the query generator reads.
+
+Long pages: with ``max_chunks > 1`` a page is not cut at the encoder's ``max_seq_length`` (256 tokens
+for MiniLM) but split into up to ``max_chunks`` windows of that length (``chunk_overlap`` tokens
+shared between neighbours); every window is encoded and `ChunkPool`, after the pooling module,
+averages a page's window embeddings into its one vector. The model stays a SentenceTransformer that
+`encode()`s a page to one vector. Inside a batch the windows travel as a (pages, windows, tokens)
+tensor, so the trainer's mini-batching (GradCache) slices pages, never windows.
 """
 
 from __future__ import annotations
@@ -13,16 +23,22 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from sentence_transformers.base.modules import InputModule, Router
+from sentence_transformers.base.modules import InputModule, Module, Router
+
+from pagefit.pagetext import TEXT_VERSION, clean_page_text
 
 if TYPE_CHECKING:
     import torch
     from PIL import Image
     from sentence_transformers.base.model import BaseModel
 
-__all__ = ["OcrText", "load_page_image"]
+__all__ = ["ChunkPool", "OcrText", "load_page_image"]
+
+CHUNK_MASK = "chunk_mask"  # (pages, windows) bool: which windows of a batch hold text
+CHUNK_PAGE = "chunk_page"  # (windows,) page index of every encoded window, set by OcrText.forward
+CHUNK_PAGES = "chunk_pages"  # number of pages of the batch
 
 logger = logging.getLogger(__name__)
 
@@ -46,9 +62,26 @@ class OcrText(InputModule):
     """Reads page images as text (cached OCR) and tokenizes it with the route's text encoder."""
 
     save_in_root = False
+    config_keys: ClassVar[list[str]] = ["text_cleaning", "max_chunks", "chunk_overlap"]
 
-    def __init__(self) -> None:
+    def __init__(
+        self, text_cleaning: str | None = TEXT_VERSION, max_chunks: int = 1, chunk_overlap: int = 32
+    ) -> None:
+        """
+        Args:
+            text_cleaning: the `pagefit.pagetext` rules applied to page text (`TEXT_VERSION`), or None
+                for the raw cached text.
+            max_chunks: windows of `max_seq_length` tokens embedded per page (1: the page is truncated).
+            chunk_overlap: tokens shared by neighbouring windows.
+        """
         super().__init__()
+        if max_chunks < 1:
+            raise ValueError(f"max_chunks must be at least 1, got {max_chunks}")
+        if chunk_overlap < 0:
+            raise ValueError(f"chunk_overlap must be >= 0, got {chunk_overlap}")
+        self.text_cleaning = text_cleaning
+        self.max_chunks = int(max_chunks)
+        self.chunk_overlap = int(chunk_overlap)
         # Not a registered submodule: the text encoder belongs to the Router, and registering it here
         # would duplicate its weights in the state dict.
         self.__dict__["_text_module"] = None
@@ -93,19 +126,116 @@ class OcrText(InputModule):
         """The text of each page image (PIL image or file path), from the text cache or OCR."""
         from pagefit.ocr import page_text
 
-        return [page_text(load_page_image(image)) for image in images]
+        texts = [page_text(load_page_image(image)) for image in images]
+        if self.text_cleaning is None:
+            return texts
+        if self.text_cleaning != TEXT_VERSION:
+            logger.warning(
+                "page text cleaning %r is not this pagefit's (%s): the current rules are applied",
+                self.text_cleaning,
+                TEXT_VERSION,
+            )
+        return [clean_page_text(text) for text in texts]
+
+    def chunks(self, text: str) -> list[str]:
+        """The page text as up to `max_chunks` windows of at most `max_seq_length` tokens."""
+        tokenizer = self.text_module.tokenizer
+        limit = self.max_seq_length or 256
+        window = max(8, limit - tokenizer.num_special_tokens_to_add())
+        step = max(1, window - min(self.chunk_overlap, window // 2))
+        offsets = tokenizer(text, add_special_tokens=False, return_offsets_mapping=True, verbose=False)[
+            "offset_mapping"
+        ]
+        if len(offsets) <= window:
+            return [text]
+        out = []
+        for start in range(0, len(offsets), step):
+            end = min(start + window, len(offsets))
+            out.append(text[offsets[start][0] : offsets[end - 1][1]])
+            if end == len(offsets) or len(out) == self.max_chunks:
+                break
+        return out
 
     def preprocess(
         self, inputs: Sequence[Any], prompt: str | None = None, **kwargs: Any
     ) -> dict[str, torch.Tensor | Any]:
         kwargs.pop("modality", None)
-        features = self.text_module.preprocess(self.page_texts(inputs), prompt=prompt, **kwargs)
+        texts = self.page_texts(inputs)
+        if self.max_chunks == 1:
+            features = self.text_module.preprocess(texts, prompt=prompt, **kwargs)
+            features["modality"] = "text"
+            return features
+        import torch
+
+        windows = [self.chunks(text) for text in texts]
+        flat = [w for page in windows for w in page]
+        features = self.text_module.preprocess(flat, prompt=prompt, **kwargs)
+        n_pages, most = len(windows), max(len(page) for page in windows)
+        mask = torch.zeros(n_pages, most, dtype=torch.bool)
+        for i, page in enumerate(windows):
+            mask[i, : len(page)] = True
+        for key, value in list(features.items()):
+            if isinstance(value, torch.Tensor) and value.ndim >= 1 and value.shape[0] == len(flat):
+                grid = value.new_zeros((n_pages * most, *value.shape[1:]))
+                grid[mask.flatten()] = value
+                features[key] = grid.reshape(n_pages, most, *value.shape[1:])
+        features[CHUNK_MASK] = mask
         features["modality"] = "text"
         return features
 
     def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
         # The Router stamps the batch as "image"; from here on it is text for the text encoder.
         features["modality"] = "text"
+        mask = features.pop(CHUNK_MASK, None)
+        if mask is not None:  # (pages, windows, ...) -> the text windows only, for the encoder
+            import torch
+
+            keep = mask.flatten()
+            n_pages, most = mask.shape
+            for key, value in list(features.items()):
+                if (
+                    isinstance(value, torch.Tensor)
+                    and value.ndim >= 2
+                    and tuple(value.shape[:2]) == (n_pages, most)
+                ):
+                    features[key] = value.reshape(n_pages * most, *value.shape[2:])[keep]
+            pages = torch.arange(n_pages, device=mask.device).repeat_interleave(most)[keep]
+            features[CHUNK_PAGE] = pages
+            features[CHUNK_PAGES] = n_pages
+        return features
+
+    def save(self, output_path: str, *args: Any, safe_serialization: bool = True, **kwargs: Any) -> None:
+        self.save_config(output_path)
+
+
+class ChunkPool(Module):
+    """Averages the window embeddings of each page (see `OcrText`'s `max_chunks`) into one vector.
+
+    Sits after the pooling module; batches without windows (queries, single-window pages) pass
+    through unchanged. Each window embedding is L2-normalised first when `normalize_chunks`.
+    """
+
+    config_keys: ClassVar[list[str]] = ["normalize_chunks"]
+
+    def __init__(self, normalize_chunks: bool = True) -> None:
+        super().__init__()
+        self.normalize_chunks = normalize_chunks
+
+    def forward(self, features: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        pages = features.pop(CHUNK_PAGE, None)
+        n_pages = features.pop(CHUNK_PAGES, None)
+        if pages is None:
+            return features
+        import torch
+        import torch.nn.functional as F
+
+        emb = features["sentence_embedding"]
+        if self.normalize_chunks:
+            emb = F.normalize(emb, p=2, dim=-1)
+        total = emb.new_zeros((n_pages, emb.shape[-1])).index_add(0, pages, emb)
+        count = torch.bincount(pages, minlength=n_pages).clamp(min=1).to(emb.dtype)
+        features["sentence_embedding"] = total / count[:, None]
+        features.pop("token_embeddings", None)  # per window, not per page
         return features
 
     def save(self, output_path: str, *args: Any, safe_serialization: bool = True, **kwargs: Any) -> None:

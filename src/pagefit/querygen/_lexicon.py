@@ -100,7 +100,8 @@ TOP_ROLES = frozenset({
     "chief executive", "chief financial officer", "chief operating officer", "ceo", "cfo", "coo", "chair",
     "chairman", "chairwoman", "chairperson", "vice chair", "president",
 })  # fmt: skip
-ROLE = re.compile(rf"\b({ROLES})\b,?\s+([A-Z][\w'’\-]+(?:\s+[A-Z][\w'’\-]+){{1,2}})", re.IGNORECASE)
+# The role in any case, the person's name capitalised ("head" alone is no role: "arrowhead at head").
+ROLE = re.compile(rf"\b((?i:{ROLES}))\b,?\s+([A-Z][\w'’\-]+(?:\s+[A-Z][\w'’\-]+){{1,2}})")
 PLACE = re.compile(r"\b(headquartered|based|located|situated)\s+in\b", re.IGNORECASE)
 RESPONSIBLE = re.compile(
     r"\b(?:responsible|in charge|handled by|handles|contact|overseen by|oversees)\b", re.I

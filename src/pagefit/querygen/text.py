@@ -22,13 +22,14 @@ languages get the language-neutral kinds (keyword, heading, table terms).
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import random
 import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pagefit.querygen._base import GeneratedQuery, GenerationResult, Page
@@ -68,7 +69,7 @@ from pagefit.querygen._lexicon import (
 from pagefit.querygen._tables import Table, chart_zone, find_tables, looks_like_names
 from pagefit.querygen.filters import words
 
-__all__ = ["KINDS", "TextQueryGenerator"]
+__all__ = ["KINDS", "TextQueryGenerator", "well_formed_question"]
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +149,11 @@ def _doc_contexts(pages: Sequence[Page], stats: _CorpusStats) -> dict[str, tuple
         years = Counter(t for t in toks if YEAR.match(t))
         n = stats.doc_pages[doc]
         candidates = list(
-            dict.fromkeys(t.lower() for t in toks if is_content(t) and t.lower() not in GENERIC)
+            dict.fromkeys(
+                t.lower()
+                for t in toks
+                if is_content(t) and t.lower() not in GENERIC and "'" not in t and "’" not in t
+            )
         )
         # A naming word is on (nearly) every page of the document and on few pages of other documents.
         naming = [
@@ -231,8 +236,9 @@ class _PageView:
     rng: random.Random
 
     def owner(self, subject: str) -> str:
-        """`subject` attributed to the document ("acme corp's revenue"), unless it already names it."""
-        if not self.context or set(self.context) & set(subject.split()):
+        """`subject` attributed to the document ("acme corp's revenue"), unless it already names it or
+        the document's name words cannot take a possessive (one already has one: "user's")."""
+        if not self.context or set(self.context) & set(subject.split()) or not _nameable(self.context):
             return subject
         name = " ".join(self.context)
         if not self.english:
@@ -247,6 +253,11 @@ class _PageView:
     def in_year(self, text: str) -> str:
         """`text` + " in <document year>" when the query has no year yet."""
         return text if not self.year or re.search(r"\b(?:19|20)\d\d\b", text) else f"{text} in {self.year}"
+
+
+def _nameable(context: list[str]) -> bool:
+    """Document name words that read as a name: letters/digits only, no possessive of their own."""
+    return all(re.fullmatch(r"[^\W_][\w\-.]*", w) and w not in STOPWORDS for w in context)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -275,6 +286,10 @@ def _keyword_queries(view: _PageView, stats: _CorpusStats) -> list[tuple[float, 
 
 
 _CUE_WORDS = DUE | RULE | MONEY | frozenset(CHANGE_VERBS) | DONE_VERBS
+# An amount of money: a currency sign before a number, or a number with a currency/scale word.
+_MONEY_AMOUNT = re.compile(
+    r"[$€£¥]\s?\d|\d\s?(?:[$€£¥]|(?:usd|eur|gbp|dollars|euros|pounds|million|billion)\b)", re.I
+)
 _COST_OF = re.compile(
     r"\b(?:at a (?:total )?cost of|cost(?:s|ing)? (?:of )?[$€£¥]|spent|spend(?:ing)? of)\b", re.I
 )
@@ -341,8 +356,89 @@ def _role_question(sentence: str, view: _PageView, stats: _CorpusStats) -> tuple
     return 3.0, f"who is {view.owner(role)}?"
 
 
+# Code names in technical documents: `hurdle()`, `\\BodeZPK`, `rankdir=LR`, `--verbose`, `data.table`,
+# `max_iter`, `nodeColor`.
+_IDENT = re.compile(
+    r"(?<![\w\\])(\\[A-Za-z]{3,}|[A-Za-z][\w.]*\(\)|--?[a-z][\w-]{2,}|[a-z]+[_.][a-z][\w.]*[a-z\d]"
+    r"|[a-z]+[A-Z][A-Za-z]+)(?![\w(])"
+)
+_KIND_NOUN = r"(?:macro|function|command|option|argument|attribute|parameter|environment|package|method|key)"
+_DOES = re.compile(rf"^(?:the\s+)?(?P<ident>\S+)\s+(?:{_KIND_NOUN}\s+)?(?:also\s+)?(?P<verb>[a-z]{{3,}}s)\b")
+_DEFAULT = re.compile(
+    r"\bdefault(?:\s+value)?\s+(?:of|for)\s+(?:the\s+)?(?P<what>[\w\\.\-]+(?:\s+[a-z][\w\-]*){0,2}?)\s+(?:is|are)\b"
+    r"|(?P<what2>[\w\\.\-]+)\s+defaults\s+to\b",
+    re.I,
+)
+_PURPOSE = re.compile(r"^(?:In order to|To)\s+(?P<clause>[a-z]+(?:\s+[\w\-]+){0,5}?)\s*,", re.I)
+_CONDITION = re.compile(r"^(?:If|When)\s+(?P<clause>[\w\-]+(?:\s+[\w\-]+){1,6}?)\s*,")
+_DETERMINERS = frozenset("the a an this that these those its their each every any of for".split())  # noqa: SIM905
+_PRONOUNS = frozenset("this that these those it they there none some all both either neither".split())  # noqa: SIM905
+_BAD_END = STOPWORDS | frozenset("is are was were be been do does did can could will would".split())  # noqa: SIM905
+
+
+def _nounish(phrase: str, sentence: str) -> bool:
+    """Whether `phrase` (content words) reads as a noun phrase in `sentence`: it follows a determiner
+    or a preposition there (or starts it) and does not end like a verb, adverb or participle."""
+    words_ = phrase.split()
+    last = words_[-1]
+    if last in VERBISH or last.endswith(("ing", "ly")) or (last.endswith("ed") and len(last) > 4):
+        return False
+    m = re.search(rf"(?:^|(\w+)\s+){re.escape(words_[0])}\b", sentence.lower())
+    return bool(m) and (m.group(1) is None or m.group(1) in _DETERMINERS)
+
+
+def _agree(subject: str) -> str:
+    """ "is" or "are" for a subject ending in a plural noun."""
+    last = subject.split()[-1]
+    return "are" if last.endswith("s") and not last.endswith(("ss", "us", "is", "ys")) else "is"
+
+
+def _technical_question(sentence: str) -> tuple[float, str] | None:
+    """Questions manuals answer: what a named function/macro/option does, its default, how to do
+    what a "To ..., ..." sentence explains, what happens under an "If ..., ..." condition."""
+    stripped = sentence.strip()
+    if (m := _DEFAULT.search(stripped)) is not None:
+        what = (m.group("what") or m.group("what2")).strip()
+        if what.lower() not in _BAD_END and what.split()[-1].lower() not in _BAD_END:
+            return 3.5, f"what is the default value of {what}?"
+    if (
+        (m := _DOES.match(stripped))
+        and _IDENT.fullmatch(m.group("ident"))
+        and m.group("verb") not in STOPWORDS
+    ):
+        return 3.5, f"what does {m.group('ident')} do?"
+    if (m := _PURPOSE.match(stripped)) is not None:
+        clause = m.group("clause").split()
+        while clause and clause[-1].lower() in _BAD_END:
+            clause.pop()
+        if (
+            len(clause) >= 2
+            and clause[0].lower() not in STOPWORDS
+            and not clause[0].endswith(("ing", "ed", "s"))
+            and _PRONOUNS.isdisjoint(w.lower() for w in clause)
+        ):
+            return 3.0, f"how do I {' '.join(clause)}?"
+    if (m := _CONDITION.match(stripped)) is not None:
+        clause = m.group("clause").split()
+        finite = {"is", "are", "was", "were", "has", "have", "does", "do"}
+        if (
+            clause[-1].lower() not in _BAD_END
+            and clause[0].lower() not in _PRONOUNS
+            and any(w in finite or (w.endswith("ed") and len(w) > 4) for w in clause[1:])
+        ):
+            return 2.5, f"what happens when {' '.join(clause)}?"
+    return None
+
+
 def _sentence_question(sentence: str, view: _PageView, stats: _CorpusStats) -> tuple[float, str] | None:
-    """A question about one sentence; the template follows its cue, the answer stays out."""
+    """A question about one sentence; the template follows its cue, the answer stays out.
+
+    Parentheses (citations such as "(Chambers and Hastie 1992)", asides) are left out first. Every
+    template that names a subject phrase asks only when that phrase reads as a noun phrase.
+    """
+    sentence = PAREN.sub("", sentence)
+    if (made := _technical_question(sentence)) is not None:
+        return made
     toks = tokens(sentence)
     low = [t.lower() for t in toks]
     years = [t for t in toks if YEAR.match(t)]
@@ -350,33 +446,28 @@ def _sentence_question(sentence: str, view: _PageView, stats: _CorpusStats) -> t
     when = f" in {years[0]}" if years else ""
     if (made := _role_question(sentence, view, stats)) is not None:
         return made
-    if (place := PLACE.search(sentence)) and (who := _subject(sentence[: place.start()], view, stats)):
+    place = PLACE.search(sentence)
+    who = _subject(sentence[: place.start()], view, stats) if place else None
+    if place and who and _nounish(who.text, sentence):
         return 3.0, f"where is {who.text} {place.group(1).lower()}?"
-    if place and view.context:
-        return 3.0, f"where is {' '.join(view.context)} {place.group(1).lower()}?"
     verb = next((t for t in low if t in CHANGE_VERBS), None)
     subject = _subject(
         sentence[: sentence.lower().find(verb)] if verb else sentence, view, stats
     ) or _subject(sentence, view, stats)
-    if subject is None:
+    if subject is None or not _nounish(subject.text, sentence):
         return None
     s = subject.text
     if verb and CAUSE.search(sentence):
-        return 3.0 + subject.score, f"why did {view.owner(s)} {CHANGE_VERBS[verb]}{when}?"
+        return 3.0 + subject.score, f"why did {s} {CHANGE_VERBS[verb]}{when}?"
     if verb and (numbers or years):
-        return 3.0 + subject.score, f"how much did {view.owner(s)} {CHANGE_VERBS[verb]}{when}?"
-    if (counted := _counted_noun(toks)) and not any(t in MONEY for t in low):
-        at = f" at {' '.join(view.context)}" if view.context else ""
-        return 2.5 + subject.score, f"how many {counted}{at}{when}?"
+        return 3.0 + subject.score, f"how much did {s} {CHANGE_VERBS[verb]}{when}?"
     done = next((t for t in low if t in DONE_VERBS), None)
     if done and (years or any(t in MONTHS for t in low)):
         return 2.5 + subject.score, f"when was {s} {done}?"
     if numbers and _COST_OF.search(sentence):
         return 2.5 + subject.score, f"how much did {s} cost?"
-    if numbers and (any(t in MONEY for t in low) or years):
+    if numbers and _MONEY_AMOUNT.search(sentence):
         return 2.5 + subject.score, f"what was {view.in_year(view.owner(s) + when)}?"
-    if numbers and any(t.endswith("%") for t in toks):
-        return 2.5 + subject.score, f"what percentage of {s}{when}?"
     if RESPONSIBLE.search(sentence):
         return 2.0 + subject.score, f"who is responsible for {s}?"
     if any(t in DUE for t in low) and (years or any(t in MONTHS for t in low)):
@@ -386,7 +477,7 @@ def _sentence_question(sentence: str, view: _PageView, stats: _CorpusStats) -> t
     if re.match(
         rf"^\s*(?:the\s+|an?\s+)?{re.escape(s)}\s+(?:is|are|means|refers to)\s+(?:a|an|the)\b", sentence, re.I
     ):
-        return 2.0 + subject.score, f"what is {s}?"
+        return 2.0 + subject.score, f"what {_agree(s)} {s}?"
     return None
 
 
@@ -398,8 +489,6 @@ def _question_queries(view: _PageView, stats: _CorpusStats) -> list[tuple[float,
     for sentence in SENTENCE_SPLIT.split("\n".join(prose)):
         if len(tokens(sentence)) >= 4 and (made := _sentence_question(sentence, view, stats)) is not None:
             out.append(made)
-    if not out and view.phrases:  # no cue anywhere: ask about the page's main subject
-        out.append((view.phrases[0].score, f"what does {view.owner(view.phrases[0].text)} involve?"))
     return out
 
 
@@ -557,6 +646,35 @@ def _bound_copy(query: str, page_words: set[tuple[str, ...]], max_words: int) ->
 
 
 # ---------------------------------------------------------------------------------------------
+# Well-formed questions
+# ---------------------------------------------------------------------------------------------
+
+_SENTENCE_KINDS = frozenset({"question"})
+_QUESTION_START = re.compile(
+    r"^(?:what|which|who|whom|whose|where|when|why|how|is|are|does|do|did|can|should|in what)\b", re.I
+)
+_DANGLING_POSSESSIVE = re.compile(r"(?:['’]s['’])|(?:\w['’]s?\s+\w+['’]s?\b)|(?:['’]s?\s*\?)")
+_HOW_MANY_AT = re.compile(r"^how many\b.*\bat\b", re.I)
+
+
+def well_formed_question(text: str) -> bool:
+    """A question a person could have typed: starts with a question word, ends with one "?", at most
+    one possessive and none left dangling ("user's' quotes", "acme's?"), no "how many X at Y", no
+    word twice in a row, does not end on a function word ("... for?"), 3 to 20 words."""
+    toks = text[:-1].split() if text.endswith("?") else []
+    if not toks or text.count("?") != 1 or not 3 <= len(toks) <= 20:
+        return False
+    if not _QUESTION_START.match(text) or _HOW_MANY_AT.match(text) or _DANGLING_POSSESSIVE.search(text):
+        return False
+    last = toks[-1].lower().strip("'’")
+    if (last in _BAD_END and not (last == "do" and re.match(r"^what (?:does|do|did)\b", text, re.I))) or any(
+        a.lower() == b.lower() for a, b in itertools.pairwise(toks)
+    ):
+        return False
+    return not any(t.endswith(("'", "’")) and not t[:-1].lower().endswith("s") for t in toks)
+
+
+# ---------------------------------------------------------------------------------------------
 # The generator
 # ---------------------------------------------------------------------------------------------
 
@@ -581,7 +699,10 @@ class TextQueryGenerator:
         self, pages: Sequence[Page], per_page: int, *, show_progress: bool = True
     ) -> GenerationResult:
         from pagefit._progress import progress_bar
+        from pagefit.pagetext import clean_page_text
 
+        # The text ocr-minilm embeds and BM25 indexes: words joined again across line-end hyphens.
+        pages = [replace(page, text=clean_page_text(page.text)) for page in pages]
         stats = _corpus_stats(pages)
         result = GenerationResult()
         with progress_bar("queries (text)", total=len(pages), unit="pages", enabled=show_progress) as bar:
@@ -621,13 +742,30 @@ class TextQueryGenerator:
             "heading": _heading_queries(view, stats),
         }
         page_words = _page_ngrams(page.text, self.max_copied_words + 1)
-        pools = {k: self._bounded(v, page_words) for k, v in candidates.items()}
+        pools = {
+            k: self._bounded(v, page_words, trim=k not in _SENTENCE_KINDS) for k, v in candidates.items()
+        }
         return [GeneratedQuery(page.page_id, text, kind) for kind, text in _round_robin(pools, per_page, rng)]
 
-    def _bounded(self, scored: list[tuple[float, str]], page_words: set[tuple[str, ...]]) -> list[str]:
+    def _bounded(
+        self, scored: list[tuple[float, str]], page_words: set[tuple[str, ...]], *, trim: bool = True
+    ) -> list[str]:
+        """Candidates best first, each within the copy bound: keyword-like ones lose words until they
+        are; sentence-like ones (questions) are dropped instead, since a word cut out of a question
+        breaks its grammar. Questions that are not well formed are dropped too."""
         out, seen = [], set()
         for _, text in sorted(scored, key=lambda x: -x[0]):
-            text = _bound_copy(" ".join(text.split()), page_words, self.max_copied_words)
+            text = " ".join(text.split())
+            bounded = _bound_copy(text, page_words, self.max_copied_words)
+            if not trim and bounded != text:
+                continue
+            text = bounded
+            if not trim and text and not well_formed_question(text):
+                logger.debug("dropped a malformed question: %r", text)
+                continue
+            toks = text.lower().split()
+            if any(a == b for a, b in zip(toks, toks[1:], strict=False)):
+                continue  # "chart of plot fit fit"
             if text and len(words(text)) >= 2 and text.lower() not in seen:
                 seen.add(text.lower())
                 out.append(text)
