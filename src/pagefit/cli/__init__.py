@@ -19,6 +19,7 @@ _COMMAND_MODULES = (
     "pairs",
     "mine",
     "demo",
+    "train_reranker",
 )
 
 for _name in _COMMAND_MODULES:
