@@ -42,16 +42,17 @@ def train_reranker_command(
     list_presets: Annotated[bool, typer.Option("--list-presets", help="Show the presets and exit.")] = False,
     model: Annotated[
         str | None,
-        typer.Option(help="Base model, or an existing reranker folder / hub name to continue (sets --set architecture=load)."),
+        typer.Option(
+            help="Base model, or an existing reranker folder / hub name to continue (sets --set architecture=load)."
+        ),
     ] = None,
     document: Annotated[
         str | None, typer.Option(help="What the reranker reads of a page: image, text or both (VLM presets).")
     ] = None,
-    corpus: Annotated[
-        Path | None, typer.Option(help="Corpus folder, when it moved since mining.")
-    ] = None,
+    corpus: Annotated[Path | None, typer.Option(help="Corpus folder, when it moved since mining.")] = None,
     retriever: Annotated[
-        str | None, typer.Option(help="Embedding model whose top-k the evaluator reranks (default: the mining model).")
+        str | None,
+        typer.Option(help="Embedding model whose top-k the evaluator reranks (default: the mining model)."),
     ] = None,
     loss: Annotated[str | None, typer.Option(help="bce (default), listnet, lambda or mnrl.")] = None,
     num_negatives: Annotated[int | None, typer.Option(help="Mined hard negatives per positive.")] = None,

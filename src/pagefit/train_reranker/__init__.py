@@ -126,7 +126,9 @@ def _metrics(raw: dict[str, float]) -> dict[str, float]:
     for key, value in raw.items():
         if key.startswith(prefix):
             name = key.removeprefix(prefix)
-            metrics["retriever_" + name.removeprefix("base_") if name.startswith("base_") else name] = float(value)
+            metrics["retriever_" + name.removeprefix("base_") if name.startswith("base_") else name] = float(
+                value
+            )
     return metrics
 
 

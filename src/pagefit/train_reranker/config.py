@@ -18,10 +18,12 @@ from pagefit.train.config import (
     Attention,
     Precision,
     Tracker,
-    list_presets as _list_presets,
     merge_layers,
     resolve_config,
     validate_config,
+)
+from pagefit.train.config import (
+    list_presets as _list_presets,
 )
 
 __all__ = [
@@ -84,7 +86,9 @@ class RerankerConfig(BaseModel):
 
     # Data
     data: str | None = Field(None, description="A mined folder written by `pagefit mine`.")
-    corpus: str | None = Field(None, description="The corpus folder (default: the one the mined folder records).")
+    corpus: str | None = Field(
+        None, description="The corpus folder (default: the one the mined folder records)."
+    )
     num_negatives: int = Field(4, ge=0, description="Mined hard negatives per positive (the article's 1:4).")
     random_negatives: int = Field(0, ge=0, description="Extra random negatives per positive (same split).")
     bm25_negatives: int = Field(
@@ -168,7 +172,9 @@ def resolve_reranker_config(
     )
 
 
-def validate_reranker_config(values: dict[str, Any], overrides: dict[str, Any] | None = None) -> RerankerConfig:
+def validate_reranker_config(
+    values: dict[str, Any], overrides: dict[str, Any] | None = None
+) -> RerankerConfig:
     """`values` (e.g. a resolved config's dump) with `overrides` on top, validated."""
     if overrides:
         values = merge_layers(values, overrides)

@@ -176,9 +176,7 @@ def _training_rows(
     rows = []
     for row in train:
         query = row["query"]
-        negatives = _row_negatives(
-            row, hard, set(positives[query]), bm25.get(query, []), pool, config, rng
-        )
+        negatives = _row_negatives(row, hard, set(positives[query]), bm25.get(query, []), pool, config, rng)
         rows.append((query, row["image"], negatives))
     return rows
 
@@ -193,7 +191,9 @@ def document_form(document: str, texts: dict[str, str] | None) -> Callable[[str]
     return lambda path: {"image": path, "text": texts[path]}
 
 
-def _dataset(rows: list[tuple[str, str, list[str]]], form: Callable[[str], Any], loss: str) -> datasets.Dataset:
+def _dataset(
+    rows: list[tuple[str, str, list[str]]], form: Callable[[str], Any], loss: str
+) -> datasets.Dataset:
     import datasets
 
     if loss == "bce":

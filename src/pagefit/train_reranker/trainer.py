@@ -39,9 +39,7 @@ def make_loss(model: CrossEncoder, config: RerankerConfig, negatives: int) -> An
     return losses.MultipleNegativesRankingLoss(model)
 
 
-def build_evaluator(
-    samples: list[dict[str, Any]], config: RerankerConfig
-) -> CrossEncoderRerankingEvaluator:
+def build_evaluator(samples: list[dict[str, Any]], config: RerankerConfig) -> CrossEncoderRerankingEvaluator:
     """Reranking of the retriever's top-k (`documents`), positives outside it counting as misses."""
     from sentence_transformers.cross_encoder.evaluation import CrossEncoderRerankingEvaluator
 
@@ -56,7 +54,9 @@ def build_evaluator(
     )
 
 
-def training_args(config: RerankerConfig, out: Path, precision: str, evaluate: bool) -> CrossEncoderTrainingArguments:
+def training_args(
+    config: RerankerConfig, out: Path, precision: str, evaluate: bool
+) -> CrossEncoderTrainingArguments:
     """`pagefit train`'s step, warmup and checkpoint settings, for a CrossEncoder."""
     import torch
     from sentence_transformers.cross_encoder.training_args import CrossEncoderTrainingArguments
