@@ -213,14 +213,14 @@ def test_negatives_never_come_from_the_eval_split(mined):
 
 def test_a_pairs_folder_without_negatives_is_refused(tmp_path):
     mined = write_mined(tmp_path / "data", negatives=0)
-    with pytest.raises(PagefitError, match="no hard negatives.*pagefit mine"):
+    with pytest.raises(PagefitError, match=r"no hard negatives.*pagefit mine"):
         train_reranker(data=str(mined), output=str(tmp_path / "out"), bm25_negatives=0, random_negatives=0)
 
 
 def test_a_text_model_cannot_read_page_images(mined, tmp_path):
     from pagefit.models.ocr_minilm import minilm_path
 
-    with pytest.raises(PagefitError, match="cannot read page images.*--document text"):
+    with pytest.raises(PagefitError, match=r"cannot read page images.*--document text"):
         train_reranker(
             preset="vlm-features", data=str(mined), output=str(tmp_path / "out"), model=minilm_path(),
             document="image", precision="fp32", attn_implementation=None,
