@@ -57,6 +57,12 @@ class ModelResult(BaseModel):
     reranker: str | None = None
     timing: dict[str, float] = Field(default_factory=dict, description="seconds per stage")
     latency_ms: float | None = Field(None, description="mean time per query: encode + search (+ rerank)")
+    vs_retriever: Comparison | None = Field(
+        None, description="for a reranked entry: its NDCG@10 against the entry it reranks (retrieve only)"
+    )
+    rerank_ms: float | None = Field(
+        None, description="for a reranked entry: time per query the reranker adds"
+    )
 
 
 class QueryResult(BaseModel):
@@ -190,6 +196,9 @@ def markdown_report(report: Report) -> str:
             for m in report.models
         ]
         lines += _table(["model", *kinds], rows)
+    from pagefit.evaluation.rerank import rerank_markdown
+
+    lines += rerank_markdown(report)
     lines += ["", "## Timing", ""]
     rows = [
         [
