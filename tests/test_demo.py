@@ -20,8 +20,18 @@ def test_quick_demo_runs_the_whole_road(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((out / "report" / "report.json").read_text())
     names = [m["name"] for m in report["models"]]
-    assert names == ["ocr-minilm", "finetuned", "bm25"]
-    tuned = report["models"][1]
+    assert names == [
+        "ocr-minilm",
+        "ocr-minilm+rerank",
+        "finetuned",
+        "finetuned+rerank",
+        "bm25",
+        "bm25+rerank",
+    ]
+    tuned = report["models"][2]
+    reranked = report["models"][3]  # the finetuned retriever's top 20, reranked by the demo's reranker
+    assert reranked["reranks"] == "finetuned" and reranked["vs_retriever"]["baseline"] == "finetuned"
+    assert reranked["rerank_ms"] > 0
     assert 0.0 <= tuned["metrics"]["ndcg@10"] <= 1.0
     low, high = tuned["vs_first"]["ci95"]
     assert low <= tuned["vs_first"]["ndcg@10_diff"] <= high
@@ -33,6 +43,9 @@ def test_quick_demo_runs_the_whole_road(tmp_path: Path) -> None:
     assert summary["base_model"] == "ocr-minilm" and summary["data"]["train_rows"] > 0
     assert "ndcg@10" in summary["final_metrics"]
     # every stage wrote its artifact
-    for folder in ["corpus/pages", "pairs", "mined", "model"]:
+    rerank_summary = json.loads((out / "reranker" / "train_summary.json").read_text())
+    assert rerank_summary["kind"] == "reranker" and rerank_summary["steps"] == 2
+    for folder in ["corpus/pages", "pairs", "mined", "model", "reranker"]:
         assert (out / folder).exists(), folder
     assert "NDCG@10 on" in proc.stderr and "report.html" in proc.stderr
+    assert "finetuned: retrieve " in proc.stderr and "retrieve+rerank" in proc.stderr

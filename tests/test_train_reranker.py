@@ -15,6 +15,7 @@ from PIL import Image, ImageDraw
 from safetensors.torch import load_file
 from sentence_transformers import CrossEncoder
 
+from _tiny_models import _write_bert_checkpoint
 from pagefit._io import image_key
 from pagefit.errors import PagefitError
 from pagefit.ocr import PageTextCache
@@ -235,9 +236,11 @@ def checkpoints(out: Path) -> list[Path]:
 
 @pytest.mark.slow
 def test_resume_after_the_process_is_killed(mined, tmp_path):
-    out = tmp_path / "reranker"
-    args = [PAGEFIT, "train-reranker", str(mined), "--out", str(out), "--max-steps", "6", "--batch-size", "4",
-            "--set", "save_every=1", "--eval-every", "6", "--set", "bm25_negatives=0", "--no-progress"]  # fmt: skip
+    bert, out = tmp_path / "bert", tmp_path / "reranker"
+    _write_bert_checkpoint(bert, seed=0)  # a tiny text encoder: the CPU preset's code path, fast
+    args = [PAGEFIT, "train-reranker", str(mined), "--out", str(out), "--model", str(bert), "--max-steps", "6",
+            "--batch-size", "4", "--set", "save_every=1", "--eval-every", "6", "--set", "max_length=64",
+            "--no-progress"]  # fmt: skip
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 240
     while not checkpoints(out) and proc.poll() is None and time.monotonic() < deadline:
@@ -260,3 +263,21 @@ def test_resume_after_the_process_is_killed(mined, tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["resumed_from"] == last and summary["steps"] == 6
+
+
+def test_continue_training_an_existing_reranker(mined, tmp_path):
+    from typer.testing import CliRunner
+
+    from pagefit.cli import app
+
+    bert, first = tmp_path / "bert", tmp_path / "first"
+    _write_bert_checkpoint(bert, seed=0)
+    CrossEncoder(str(bert), num_labels=1).save(str(first))  # any CrossEncoder folder
+    out = tmp_path / "continued"
+    result = CliRunner().invoke(app, ["train-reranker", str(mined), "--model", str(first), "--out", str(out),
+                                      "--max-steps", "1", "--batch-size", "4", "--no-progress"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["architecture"] == "load" and summary["base_model"] == str(first)
+    before, after = load_file(str(first / "model.safetensors")), load_file(str(out / "model.safetensors"))
+    assert any(not np.allclose(before[k].numpy(), after[k].numpy()) for k in before)
