@@ -34,8 +34,15 @@ def test_quick_demo_runs_the_whole_road_without_peft(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((out / "report" / "report.json").read_text())
     names = [m["name"] for m in report["models"]]
-    assert names == ["ocr-minilm", "finetuned", "bm25"]
-    base, tuned, bm25 = report["models"]
+    assert names == [
+        "ocr-minilm",
+        "ocr-minilm+rerank",
+        "finetuned",
+        "finetuned+rerank",
+        "bm25",
+        "bm25+rerank",
+    ]
+    base, tuned, bm25 = (report["models"][i] for i in (0, 2, 4))
     # The comparison is the one the per-query scores give (recomputed here, not read back).
     per_query = report["per_query"].values()
     diffs = [q["results"]["finetuned"]["metrics"]["ndcg@10"] - q["results"]["ocr-minilm"]["metrics"]["ndcg@10"]
@@ -43,6 +50,9 @@ def test_quick_demo_runs_the_whole_road_without_peft(tmp_path: Path) -> None:
     assert tuned["vs_first"]["ndcg@10_diff"] == pytest.approx(sum(diffs) / len(diffs))
     assert tuned["metrics"]["ndcg@10"] - base["metrics"]["ndcg@10"] == pytest.approx(sum(diffs) / len(diffs))
     assert bm25["settings"]["stemmer"] == "english"
+    reranked = report["models"][3]  # the finetuned retriever's top 20, reranked by the demo's reranker
+    assert reranked["reranks"] == "finetuned" and reranked["vs_retriever"]["baseline"] == "finetuned"
+    assert reranked["rerank_ms"] > 0
     assert set(tuned["by_dim"]) == {"384", "256", "128", "64"}
     summary = json.loads((out / "model" / "train_summary.json").read_text())
     assert summary["base_model"] == "ocr-minilm" and summary["data"]["train_rows"] > 0

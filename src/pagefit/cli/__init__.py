@@ -20,6 +20,7 @@ _COMMAND_MODULES = (
     "mine",
     "demo",
     "doctor",
+    "train_reranker",
 )
 
 for _name in _COMMAND_MODULES:

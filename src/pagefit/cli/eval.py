@@ -118,9 +118,12 @@ def eval_command(
         show_progress=progress,
     )
     from pagefit.evaluation.report import rich_table
+    from pagefit.evaluation.rerank import rerank_table
 
     console = Console()
     console.print(rich_table(report))
+    if (reranked := rerank_table(report)) is not None:
+        console.print(reranked)
     console.print(
         f"[bold green]report[/] {out / 'report.html'} (also report.json, report.md)", highlight=False
     )

@@ -186,12 +186,20 @@ def demo(
         from pagefit.train.card import train_line
 
         console.print(train_line(trained.summary, trained.base_metrics, trained.final_metrics, model_dir))
+    from pagefit.demo.rerank import RERANK_TOP_K, print_rerank_summary, train_demo_reranker
+
+    reranker = steps.run("train-reranker", "a cross-encoder (MiniLM, new head) on the mined pairs' page text",
+                         train_demo_reranker, root, model_dir, num_negatives=size.num_negatives,
+                         max_steps=size.max_steps, batch_size=size.batch_size, seed=seed,
+                         show_progress=show_progress)  # fmt: skip
     report_dir = root / "report"
-    report = steps.run("eval (after)", "base vs finetuned vs BM25, with significance", evaluate, corpus, eval_file,
-                       [(BASE_MODEL, BASE_MODEL), ("finetuned", str(model_dir))], bm25=True,
-                       dims=[384, 256, 128, 64], out=report_dir, show_progress=show_progress)  # fmt: skip
+    report = steps.run("eval (after)", "base vs finetuned vs BM25, each alone and reranked, with significance",
+                       evaluate, corpus, eval_file, [(BASE_MODEL, BASE_MODEL), ("finetuned", str(model_dir))],
+                       bm25=True, dims=[384, 256, 128, 64], reranker=str(reranker), rerank_top_k=RERANK_TOP_K,
+                       out=report_dir, show_progress=show_progress)  # fmt: skip
     result = _result(root, report, report_dir, model_dir, started, steps.timings)
     _print_summary(console, result, corpus, model_dir)
+    print_rerank_summary(console, report)
     return result
 
 

@@ -457,11 +457,12 @@ def _add_reranked(
     taken = {r.name for r in runs}
     result: list[_Run] = []
     for run in runs:
-        start = time.perf_counter()
+        start, scored = time.perf_counter(), len(reranker.scores)
         ranked = _rerank(reranker, run.ranked, data, config, show_progress, run.name)
         name = _unique(run.name + RERANK_SUFFIX, taken)
         taken.add(name)
-        timing = {**run.timing, "rerank": time.perf_counter() - start, "load_reranker": reranker.load_seconds}
+        timing = {**run.timing, "rerank": time.perf_counter() - start, "load_reranker": reranker.load_seconds,
+                  "rerank_pairs": len(reranker.scores) - scored}  # fmt: skip
         total = None if run.params is None else run.params + params
         result += [
             run,
@@ -524,9 +525,15 @@ def _per_query_metrics(ranked: np.ndarray, data: _Corpus) -> dict[str, dict[str,
 
 
 def _build_report(runs: list[_Run], data: _Corpus, config: EvalConfig) -> Report:
+    from pagefit.evaluation.rerank import rerank_comparisons, rerank_cost_ms
     from pagefit.evaluation.significance import bootstrap_ci, compare_paired
 
     per_query = {run.name: _per_query_metrics(run.ranked, data) for run in runs}
+    query_ids = [q.query_id for q in data.queries]
+    vs_retriever = rerank_comparisons(
+        runs, per_query, query_ids, n_resamples=config.n_resamples, seed=config.seed
+    )
+    rerank_ms = rerank_cost_ms(runs, min(config.rerank_top_k, len(data.page_ids)))
     kinds = {q.query_id: q.kind for q in data.queries}
     first = runs[0].name
     baseline = [per_query[first][q.query_id][PRIMARY_METRIC] for q in data.queries]
@@ -563,6 +570,8 @@ def _build_report(runs: list[_Run], data: _Corpus, config: EvalConfig) -> Report
                 settings=run.settings,
                 timing={k: round(v, 4) for k, v in run.timing.items()},
                 latency_ms=round(1000 * online / len(data.queries), 3),
+                vs_retriever=vs_retriever.get(run.name),
+                rerank_ms=None if not run.reranks or rerank_ms is None else round(rerank_ms, 3),
             )
         )
     records = {

@@ -60,6 +60,12 @@ class ModelResult(BaseModel):
     )
     timing: dict[str, float] = Field(default_factory=dict, description="seconds per stage")
     latency_ms: float | None = Field(None, description="mean time per query: encode + search (+ rerank)")
+    vs_retriever: Comparison | None = Field(
+        None, description="for a reranked entry: its NDCG@10 against the entry it reranks (retrieve only)"
+    )
+    rerank_ms: float | None = Field(
+        None, description="for a reranked entry: time per query the reranker adds"
+    )
 
 
 class QueryResult(BaseModel):
@@ -197,6 +203,9 @@ def markdown_report(report: Report) -> str:
     if described:
         lines += ["", "## Settings", ""]
         lines += [f"- {m.name}: " + ", ".join(f"{k} `{v}`" for k, v in m.settings.items()) for m in described]
+    from pagefit.evaluation.rerank import rerank_markdown
+
+    lines += rerank_markdown(report)
     lines += ["", "## Timing", ""]
     rows = [
         [

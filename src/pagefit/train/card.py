@@ -176,12 +176,14 @@ def _names_own_modules(folder: Path) -> bool:
     )
 
 
-def add_card_section(readme: Path, summary: dict[str, Any]) -> None:
-    """Insert pagefit's section into the model card Sentence Transformers wrote, before its training details."""
+def add_card_section(readme: Path, summary: dict[str, Any], section: str | None = None) -> None:
+    """Insert pagefit's section (default: `card_section(summary)`) into the model card Sentence Transformers
+    wrote, before its training details."""
     from pagefit._io import atomic_write_text
 
     card = readme.read_text(encoding="utf-8") if readme.is_file() else ""
-    section = card_section(summary, own_modules=_names_own_modules(readme.parent))
+    if section is None:
+        section = card_section(summary, own_modules=_names_own_modules(readme.parent))
     if CARD_MARKER in card:  # written again (e.g. a second save): replace the earlier section
         head, _, rest = card.partition(CARD_MARKER)
         card = head + rest.partition(CARD_MARKER)[2].lstrip("\n")

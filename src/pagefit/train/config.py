@@ -10,7 +10,7 @@ import logging
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -22,6 +22,7 @@ __all__ = [
     "list_presets",
     "load_preset",
     "merge_layers",
+    "resolve_config",
     "resolve_train_config",
     "save_train_config",
 ]
@@ -178,15 +179,17 @@ class TrainConfig(BaseModel):
         return self
 
 
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
+
+
 def _presets_dir() -> Path:
     return Path(str(resources.files("pagefit") / "presets"))
 
 
-def list_presets() -> dict[str, str]:
-    """Preset name -> one-line description, for every preset shipped with pagefit."""
-    return {
-        path.stem: _read_yaml(path).get("description", "") for path in sorted(_presets_dir().glob("*.yaml"))
-    }
+def list_presets(folder: Path | None = None) -> dict[str, str]:
+    """Preset name -> one-line description, for every preset shipped with pagefit (in `folder`)."""
+    folder = folder or _presets_dir()
+    return {path.stem: _read_yaml(path).get("description", "") for path in sorted(folder.glob("*.yaml"))}
 
 
 def _read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -204,12 +207,12 @@ def _read_yaml(path: str | os.PathLike[str]) -> dict[str, Any]:
     return data
 
 
-def load_preset(name: str) -> dict[str, Any]:
-    """The fields a preset sets (plus `preset: name`)."""
-    path = _presets_dir() / f"{name}.yaml"
+def load_preset(name: str, folder: Path | None = None, command: str = "pagefit train") -> dict[str, Any]:
+    """The fields a preset sets (plus `preset: name`); `folder` holds the presets of `command`."""
+    path = (folder or _presets_dir()) / f"{name}.yaml"
     if not path.is_file():
-        known = ", ".join(list_presets())
-        raise PagefitError(f"unknown preset '{name}': choose one of {known} (`pagefit train --list-presets`)")
+        known = ", ".join(list_presets(folder))
+        raise PagefitError(f"unknown preset '{name}': choose one of {known} (`{command} --list-presets`)")
     return {**_read_yaml(path), "preset": name}
 
 
@@ -232,23 +235,37 @@ def resolve_train_config(
         config_file: user YAML file of `TrainConfig` fields (may name its `preset`).
         overrides: fields that win over both (a key given with None sets the field to None).
     """
+    return resolve_config(TrainConfig, preset=preset, config_file=config_file, overrides=overrides)
+
+
+def resolve_config(
+    schema: type[ConfigT],
+    preset: str | None = None,
+    config_file: str | os.PathLike[str] | None = None,
+    overrides: dict[str, Any] | None = None,
+    *,
+    folder: Path | None = None,
+    default_preset: str = DEFAULT_PRESET,
+    command: str = "pagefit train",
+) -> ConfigT:
+    """`resolve_train_config` for any stage config `schema` whose presets live in `folder`."""
     user = _read_yaml(config_file) if config_file else {}
     if config_file:
-        _check_keys(user, str(config_file))
-    name = preset or user.get("preset") or DEFAULT_PRESET
-    values = load_preset(name)
+        _check_keys(user, str(config_file), schema)
+    name = preset or user.get("preset") or default_preset
+    values = load_preset(name, folder, command)
     values = merge_layers(values, {k: v for k, v in user.items() if k != "preset"})
     values = merge_layers(values, dict(overrides or {}))
     values["preset"] = name
     origins = {k: str(config_file) for k in user if k not in (overrides or {})}
-    return validate_config(values, origins)
+    return validate_config(values, schema, origins)
 
 
-def _check_keys(values: dict[str, Any], where: str) -> None:
+def _check_keys(values: dict[str, Any], where: str, schema: type[BaseModel] = TrainConfig) -> None:
     """Unknown keys in a config file, named with the closest field (a typo must not be ignored)."""
     import difflib
 
-    fields = list(TrainConfig.model_fields)
+    fields = list(schema.model_fields)
     unknown = [k for k in values if k not in fields]
     if unknown:
         hints = []
@@ -256,18 +273,20 @@ def _check_keys(values: dict[str, Any], where: str) -> None:
             close = difflib.get_close_matches(str(key), fields, n=1)
             hints.append(f"'{key}'" + (f" (did you mean '{close[0]}'?)" if close else ""))
         raise PagefitError(
-            f"{where}: unknown config key(s) {', '.join(hints)}; the keys are TrainConfig fields "
-            "(`pagefit train --help`, or a saved train_config.yaml, lists them)"
+            f"{where}: unknown config key(s) {', '.join(hints)}; the keys are {schema.__name__} fields "
+            "(`--help`, or a saved train_config.yaml, lists them)"
         )
 
 
-def validate_config(values: dict[str, Any], origins: dict[str, str] | None = None) -> TrainConfig:
-    """`TrainConfig(**values)` with validation errors as one actionable line.
+def validate_config(
+    values: dict[str, Any], schema: type[ConfigT] = TrainConfig, origins: dict[str, str] | None = None  # type: ignore[assignment]
+) -> ConfigT:
+    """`schema(**values)` (default `TrainConfig`) with validation errors as one actionable line.
 
     `origins` maps a key to the file that set it, named in its problem.
     """
     try:
-        return TrainConfig(**values)
+        return schema(**values)
     except ValidationError as e:
         problems = []
         for err in e.errors():
@@ -278,7 +297,7 @@ def validate_config(values: dict[str, Any], origins: dict[str, str] | None = Non
             if err["type"] == "extra_forbidden":
                 import difflib
 
-                close = difflib.get_close_matches(key, list(TrainConfig.model_fields), n=1)
+                close = difflib.get_close_matches(key, list(schema.model_fields), n=1)
                 msg = "not a config key" + (f" (did you mean '{close[0]}'?)" if close else "")
             problems.append(f"{key}{given}: {msg}" + (f" [in {source}]" if source else ""))
         raise PagefitError(f"invalid training config: {'; '.join(problems)}") from e

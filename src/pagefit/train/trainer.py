@@ -102,12 +102,13 @@ def training_args(
     )
 
 
-def _trainer_class() -> type[SentenceTransformerTrainer]:
+def _trainer_class(base: type | None = None) -> type[SentenceTransformerTrainer]:
+    """pagefit's trainer: `base` (default SentenceTransformerTrainer, e.g. CrossEncoderTrainer) with LoRA checkpoints."""
     from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
 
     from pagefit.train.model import has_lora, load_lora_state, save_lora_state
 
-    class PagefitTrainer(SentenceTransformerTrainer):
+    class PagefitTrainer(base or SentenceTransformerTrainer):
         """Keeps LoRA adapter weights in every checkpoint and restores them on `--resume`."""
 
         def _save(self, output_dir: str | None = None, state_dict: Any = None) -> None:

@@ -1,0 +1,111 @@
+"""The records of a reranker training run: `train_summary.json` and pagefit's section of the model card."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pagefit.train.card import CARD_MARKER
+
+if TYPE_CHECKING:
+    from transformers import TrainerState
+
+    from pagefit.train_reranker.config import RerankerConfig
+
+__all__ = ["build_summary", "card_section"]
+
+_CARD_METRICS = ("ndcg@10", "mrr@10", "map")
+
+
+def build_summary(
+    config: RerankerConfig,
+    data: dict[str, Any],
+    state: TrainerState,
+    *,
+    precision: str,
+    base: dict[str, float],
+    final: dict[str, float],
+    train_metrics: dict[str, float],
+    resumed_from: str | None,
+    world_size: int,
+    wall_time_s: float,
+) -> dict[str, Any]:
+    """The content of `train_summary.json`; `retriever_*` metrics are the retriever's own order."""
+    from pagefit import __version__
+
+    common = sorted(set(base) & set(final))
+    return {
+        "pagefit_version": __version__,
+        "kind": "reranker",
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "preset": config.preset,
+        "base_model": config.model,
+        "architecture": config.architecture,
+        "document": config.document,
+        "loss": config.loss,
+        "output": str(config.output),
+        "data": data,
+        "precision": precision,
+        "lora": config.lora,
+        "base_metrics": base,
+        "final_metrics": final,
+        "improvement": {k: final[k] - base[k] for k in common},
+        "steps": state.global_step,
+        "epochs": state.epoch,
+        "processes": world_size,
+        "resumed_from": Path(resumed_from).name if resumed_from else None,
+        "wall_time_s": round(wall_time_s, 2),
+        "train_runtime_s": train_metrics.get("train_runtime"),
+        "samples_per_second": train_metrics.get("train_samples_per_second"),
+        "steps_per_second": train_metrics.get("train_steps_per_second"),
+    }
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4f}"
+
+
+def _metrics_table(base: dict[str, float], final: dict[str, float]) -> list[str]:
+    lines = ["| Metric | Retriever only | Base reranker | Trained reranker |", "|:--|--:|--:|--:|"]
+    for name in _CARD_METRICS:
+        if name in final:
+            lines.append(
+                f"| {name} | {_fmt(final.get('retriever_' + name))} | {_fmt(base.get(name))} | {_fmt(final[name])} |"
+            )
+    return lines
+
+
+def card_section(summary: dict[str, Any]) -> str:
+    """Markdown: data, reranking metrics (retriever order, before and after training), how to use it."""
+    data = summary["data"]
+    neg = data["negatives_per_positive"]
+    lines = [
+        CARD_MARKER,
+        "## Training with pagefit",
+        "",
+        f"Trained from `{summary['base_model']}` ({summary['architecture']}) with `pagefit train-reranker` "
+        f"(preset `{summary['preset']}`, loss `{summary['loss']}`) on `{data['source']}`: {data['train_rows']} "
+        f"positives, each with {neg['mined']} mined, {neg['bm25']} BM25 and {neg['random']} random negatives "
+        f"({data['train_examples']} training examples); the reranker reads the page {summary['document']}. "
+        f"{summary['steps']} steps, {summary['precision']} precision.",
+    ]
+    if data.get("eval_queries"):
+        lines += [
+            "",
+            f"Evaluated on {data['eval_queries']} held-out queries: `CrossEncoderRerankingEvaluator` reranks the "
+            f"top {data['eval_top_k']} of the retriever `{data['retriever']}` among all {data['eval_pages']} pages "
+            "of the eval-split documents (a relevant page outside the top k counts as missed):",
+            "",
+            *_metrics_table(summary["base_metrics"], summary["final_metrics"]),
+        ]
+    lines += [
+        "",
+        "Use it: `CrossEncoder(path).rank(query, pages)`, or `pagefit eval ... --reranker PATH --rerank-top-k 20`. "
+        "The resolved config is `train_config.yaml` beside this card "
+        "(`pagefit train-reranker --config train_config.yaml --out NEW_FOLDER` repeats the run); "
+        "`train_summary.json` holds these numbers with wall time and throughput.",
+        CARD_MARKER,
+        "",
+    ]
+    return "\n".join(lines)
