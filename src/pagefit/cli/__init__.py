@@ -19,6 +19,8 @@ _COMMAND_MODULES = (
     "pairs",
     "mine",
     "demo",
+    "index",
+    "search",
 )
 
 for _name in _COMMAND_MODULES:
