@@ -182,7 +182,7 @@ def test_incremental_removal_and_addition_and_another_model_refused(
     opened = open_index(out)
     assert len(opened) == len(all_pages) - dropped and opened.keyword is not None  # hybrid kept
     assert opened.keyword.n_pages == len(opened)
-    assert all(r["page_id"] not in {p for p, d in zip(all_pages["page_id"], all_pages["doc_id"]) if d == drop}
+    assert all(r["page_id"] not in {p for p, d in zip(all_pages["page_id"], all_pages["doc_id"], strict=True) if d == drop}
                for r in opened.search("report", k=20)["results"])  # fmt: skip
 
     monkeypatch.setenv("PAGEFIT_CACHE_DIR", str(tmp_path / "empty-cache"))  # force real encoding

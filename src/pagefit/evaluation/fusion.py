@@ -31,8 +31,10 @@ __all__ = [
     "FusionMethod",
     "fuse",
     "hybrid_name",
+    "hybrid_runs",
     "sparse_as_retrieved",
     "tune_weight",
+    "tuning_queries",
 ]
 
 FusionMethod = Literal["rrf", "weighted"]
@@ -142,3 +144,91 @@ def tune_weight(
         results[f"{weight:.2f}"] = float(evaluate(fuse([dense, sparse], candidate, tie_order=tie_order)))
     best = max(grid, key=lambda w: (round(results[f"{w:.2f}"], 12), -abs(w - 0.5), -w))
     return float(best), results
+
+
+# ----------------------------------------------------------------------------------------------
+# The `pagefit eval --hybrid` entries
+# ----------------------------------------------------------------------------------------------
+
+
+def tuning_queries(path: str, reported: Sequence) -> list:
+    """The queries `--tune-fusion` tunes on: a pairs folder's eval split (eval_queries.jsonl) or a
+    queries file; refused when they share a query with the reported set."""
+    from pathlib import Path
+
+    from pagefit.errors import PagefitError
+    from pagefit.queries import read_queries
+
+    source = Path(path)
+    if source.is_dir():
+        source = source / "eval_queries.jsonl"
+        if not source.exists():
+            raise PagefitError(
+                f"{path} holds no eval_queries.jsonl: give the folder written by `pagefit pairs`"
+            )
+    queries = read_queries(source)
+    overlap = {q.query.strip().lower() for q in queries} & {q.query.strip().lower() for q in reported}
+    if overlap:
+        raise PagefitError(
+            f"--tune-fusion {path} shares {len(overlap)} queries with the reported queries "
+            f"(e.g. {sorted(overlap)[0]!r}): tune on the eval split of `pagefit pairs`, never on the queries reported"
+        )
+    return queries
+
+
+def hybrid_runs(runs: list, named: list, data, config, show_progress: bool) -> tuple[list, FusionConfig]:
+    """One fused entry `hybrid(bm25+NAME)` per dense model entry, and the fusion used.
+
+    ``runs`` must hold the dense entries (with their ``scores``) and the BM25 entry.
+    """
+    from pagefit.evaluation import BM25_NAME, _Run, _unique
+    from pagefit.evaluation.metrics import rank_pages
+
+    fusion = FusionConfig(method=config.hybrid, rrf_k=config.rrf_k, weight=config.fusion_weight)
+    bm25 = next(run for run in runs if run.model == BM25_NAME)
+    specs = dict(named)
+    taken = {run.name for run in runs}
+    out = []
+    for run in [r for r in runs if r.name in specs and r.scores is not None]:
+        if config.tune_fusion:
+            fusion = _tune(run, specs[run.name], data, config, fusion)
+        fused = fuse([run.scores, sparse_as_retrieved(bm25.scores)], fusion, tie_order=data.id_order)
+        name = _unique(hybrid_name(run.name), taken)
+        taken.add(name)
+        timing = {k: v + bm25.timing.get(k, 0.0) for k, v in run.timing.items()}
+        out.append(
+            _Run(name, run.model, run.params, rank_pages(fused, data.id_order), dim=run.dim, timing=timing)
+        )
+    return out, fusion
+
+
+def _tune(run, spec, data, config, fusion: FusionConfig) -> FusionConfig:
+    """The weighted fusion whose weight scores best (NDCG@10) on the tuning queries."""
+    from pagefit.embeddings import encode_pages, encode_queries
+    from pagefit.evaluation import _load_embedding_model, _similarity
+    from pagefit.evaluation.bm25 import bm25_scores
+    from pagefit.evaluation.metrics import PRIMARY_METRIC, query_metrics, rank_pages
+    from pagefit.queries import check_page_ids
+
+    queries = tuning_queries(config.tune_fusion, data.queries)
+    check_page_ids(queries, data.page_ids, source=config.tune_fusion)
+    model = _load_embedding_model(spec, config)
+    pages = encode_pages(
+        model, data.image_paths, keys=data.keys, batch_size=config.batch_size, show_progress=False
+    )
+    texts = [q.query for q in queries]
+    dense = _similarity(model, encode_queries(model, texts)[:, : run.dim], pages[:, : run.dim])
+    sparse = sparse_as_retrieved(bm25_scores(data.texts, texts))
+
+    def ndcg(fused: np.ndarray) -> float:
+        ranked = rank_pages(fused, data.id_order)
+        values = [
+            query_metrics([data.page_ids[i] for i in row], q.page_ids)[PRIMARY_METRIC]
+            for q, row in zip(queries, ranked, strict=True)
+        ]
+        return float(np.mean(values))
+
+    weight, grid = tune_weight(dense, sparse, ndcg, fusion, tie_order=data.id_order)
+    return fusion.model_copy(
+        update={"method": "weighted", "weight": weight, "tuned_on": str(config.tune_fusion), "tuning": grid}
+    )
