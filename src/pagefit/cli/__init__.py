@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "demo",
     "index",
     "search",
+    "serve",
 )
 
 for _name in _COMMAND_MODULES:
