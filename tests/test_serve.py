@@ -126,3 +126,92 @@ def test_serve_binds_loopback_by_default():
 
     assert inspect.signature(serve).parameters["host"].default == "127.0.0.1"
     assert inspect.signature(serve_command).parameters["host"].default == "127.0.0.1"
+
+
+# ------------------------------------------------------------------------------------------ the web page
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+
+@pytest.fixture
+def live_server(served):
+    """The app on a free loopback port, in a thread (uvicorn)."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from pagefit.serve import build_app
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(build_app(served / "main", compare=served / "base"), host="127.0.0.1", port=port,
+                       log_level="warning")
+    )  # fmt: skip
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def test_browser_search_open_page_and_side_by_side(live_server, tmp_path):
+    if not CHROMIUM.exists():
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("the browser test needs /usr/bin/chromium in CI: `make test` installs it (apt-get)")
+        pytest.skip("no /usr/bin/chromium (make test installs it: apt-get install -y chromium)")
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"),  # a fresh user-data-dir
+            executable_path=str(CHROMIUM),
+            headless=True,
+            args=CHROMIUM_ARGS,
+        )
+        try:
+            page = browser.new_page()
+            page.goto(live_server + "/")
+            expect(page.locator("body[data-ready=true]")).to_have_count(1)
+            expect(page.locator("#compare-toggle")).to_be_visible()
+            page.uncheck("#compare")  # one index first
+            page.fill("#query", "budget report")
+            page.press("#query", "Enter")
+            cards = page.locator(".column .result")
+            expect(cards).to_have_count(10)
+            expect(page.locator(".column")).to_have_count(1)
+            first = cards.first.locator("img")
+            page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=first.element_handle())
+            cards.first.click()
+            viewer = page.locator("#viewer-image")
+            expect(page.locator("#viewer")).to_be_visible()
+            page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=viewer.element_handle())
+            full_width = page.evaluate("document.getElementById('viewer-image').naturalWidth")
+            thumb_width = page.evaluate("img => img.naturalWidth", first.element_handle())
+            assert full_width > thumb_width  # the full page, not the thumbnail
+            page.click("#close-viewer")
+            page.check("#compare")  # side by side
+            page.click("button[type=submit]")
+            expect(page.locator(".column")).to_have_count(2)
+            expect(page.locator(".column[data-index=compare] .result")).to_have_count(10)
+            shared = page.locator(".column[data-index=main] .result.shared")
+            status = page.locator("#status").inner_text()
+            assert f"{shared.count()} of 10 pages in both" in status
+            assert page.locator(".column[data-index=compare] .result.shared").count() == shared.count()
+        finally:
+            browser.close()
