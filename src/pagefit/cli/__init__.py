@@ -21,6 +21,9 @@ _COMMAND_MODULES = (
     "demo",
     "doctor",
     "train_reranker",
+    "index",
+    "search",
+    "serve",
 )
 
 for _name in _COMMAND_MODULES:

@@ -94,6 +94,20 @@ def eval_command(
         str | None, typer.Option(help="Torch device, e.g. cpu or cuda; default: automatic.")
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    hybrid: Annotated[
+        str | None,
+        typer.Option(help="rrf or weighted: add hybrid(bm25+MODEL) entries fusing each model with BM25."),
+    ] = None,
+    rrf_k: Annotated[int, typer.Option(help="RRF constant k (--hybrid rrf).")] = 60,
+    fusion_weight: Annotated[
+        float, typer.Option(help="The dense model's weight in [0, 1] (--hybrid weighted).")
+    ] = 0.5,
+    tune_fusion: Annotated[
+        Path | None,
+        typer.Option(
+            help="`pagefit pairs` folder: tune the fusion weight on its eval split (never on --queries)."
+        ),
+    ] = None,
 ) -> None:
     """Measure retrieval quality (NDCG, MAP, MRR, recall) of models on a corpus, with significance and a report."""
     from rich.console import Console
@@ -116,6 +130,10 @@ def eval_command(
         trust_remote_code=trust_remote_code,
         device=device,
         show_progress=progress,
+        hybrid=hybrid,
+        rrf_k=rrf_k,
+        fusion_weight=fusion_weight,
+        tune_fusion=tune_fusion,
     )
     from pagefit.evaluation.report import rich_table
     from pagefit.evaluation.rerank import rerank_table

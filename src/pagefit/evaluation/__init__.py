@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, Field, PositiveInt, ValidationError
 
@@ -76,6 +76,10 @@ class EvalConfig(BaseModel):
     seed: int = 0
     trust_remote_code: bool = False
     device: str | None = None
+    hybrid: Literal["rrf", "weighted"] | None = Field(None, description="fuse each model with BM25")
+    rrf_k: int = Field(60, ge=1)
+    fusion_weight: float = Field(0.5, ge=0.0, le=1.0)
+    tune_fusion: str | None = Field(None, description="pairs folder whose eval split tunes the weight")
 
 
 @dataclass
@@ -110,6 +114,7 @@ class _Run:
     reranks: str | None = None
     reranker: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
+    scores: np.ndarray | None = None  # (queries, pages), kept for hybrid fusion
 
 
 def evaluate(
@@ -129,6 +134,10 @@ def evaluate(
     trust_remote_code: bool = False,
     device: str | None = None,
     show_progress: bool = True,
+    hybrid: str | None = None,
+    rrf_k: int = 60,
+    fusion_weight: float = 0.5,
+    tune_fusion: str | os.PathLike[str] | None = None,
 ) -> Report:
     """Evaluate retrieval models on a corpus and write the report.
 
@@ -153,6 +162,12 @@ def evaluate(
         trust_remote_code: allow models whose folder or hub repo holds code (see `load_model`).
         device: torch device; None lets Sentence Transformers choose.
         show_progress: show progress bars.
+        hybrid: "rrf" or "weighted": add `hybrid(bm25+NAME)` fusing each model with BM25
+            (see `pagefit.evaluation.fusion`); implies the `bm25` entry.
+        rrf_k: the RRF constant.
+        fusion_weight: the dense model's weight in weighted fusion.
+        tune_fusion: a `pagefit pairs` folder: pick the weighted-fusion weight on its eval split
+            (implies hybrid="weighted"); the choice is recorded in report.json `settings.fusion`.
 
     Returns:
         The report (also written to `out`).
@@ -173,6 +188,10 @@ def evaluate(
             seed=seed,
             trust_remote_code=trust_remote_code,
             device=device,
+            hybrid="weighted" if tune_fusion and not hybrid else hybrid,
+            rrf_k=rrf_k,
+            fusion_weight=fusion_weight,
+            tune_fusion=None if tune_fusion is None else os.fspath(tune_fusion),
         )
     except ValidationError as e:
         error = e.errors()[0]
@@ -185,11 +204,19 @@ def evaluate(
     # Load the reranker first: a reranker that cannot load fails the run before any encoding.
     rerank = None if reranker is None else _Reranker.load(reranker, data, config)
     runs: list[_Run] = [_run_model(name, spec, data, config, show_progress) for name, spec in named]
-    if bm25:
+    if bm25 or config.hybrid:
         runs.append(_run_bm25(_unique(BM25_NAME, {r.name for r in runs}), data, config))
+    fusion = None
+    if config.hybrid:
+        from pagefit.evaluation.fusion import hybrid_runs
+
+        fused, fusion = hybrid_runs(runs, named, data, config, show_progress)
+        runs += fused
     if rerank is not None:
         runs = _add_reranked(runs, rerank, data, config, show_progress)
     report = _build_report(runs, data, config)
+    if fusion is not None:
+        report.settings["fusion"] = fusion.model_dump()
     if out is not None:
         write_report(report, out)
     return report
@@ -326,10 +353,13 @@ def _run_model(name: str, spec: Any, data: _Corpus, config: EvalConfig, show_pro
     # The cache holds full embeddings; a model loaded with truncate_dim is evaluated at that dim.
     dim = min(pages.shape[1], model.truncate_dim or pages.shape[1])
     start = time.perf_counter()
-    ranked = rank_pages(_similarity(model, queries[:, :dim], pages[:, :dim]), data.id_order)
+    scores = _similarity(model, queries[:, :dim], pages[:, :dim])
+    ranked = rank_pages(scores, data.id_order)
     timing["search"] = time.perf_counter() - start
     by_dim = _sweep_dims(model, name, queries, pages, dim, data, config.dims)
     run = _Run(name, model_name(spec), _count_params(model), ranked, dim=dim, by_dim=by_dim, timing=timing)
+    if config.hybrid:
+        run.scores = scores  # kept for hybrid fusion
     del model
     if isinstance(spec, (str, os.PathLike)):  # loaded here: free it before the next model loads
         _free_memory()
@@ -384,9 +414,10 @@ def _run_bm25(name: str, data: _Corpus, config: EvalConfig) -> _Run:
 
     start = time.perf_counter()
     settings = BM25Settings.for_language(config.language)
-    ranked = rank_pages(bm25_scores(data.texts, data.query_texts, settings), data.id_order)
+    scores = bm25_scores(data.texts, data.query_texts, settings)
+    ranked = rank_pages(scores, data.id_order)
     timing = {"search": time.perf_counter() - start}
-    return _Run(name, BM25_NAME, None, ranked, timing=timing, settings=settings.describe())
+    return _Run(name, BM25_NAME, None, ranked, timing=timing, settings=settings.describe(), scores=scores)
 
 
 # ----------------------------------------------------------------------------------------------

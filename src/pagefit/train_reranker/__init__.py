@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pagefit.errors import PagefitError
 from pagefit._console import quiet_libraries
+from pagefit.errors import PagefitError
 from pagefit.train import SUMMARY_FILE, _check_trackers, _prepare_output
 from pagefit.train.config import CONFIG_FILE, save_train_config
 from pagefit.train.trainer import final_evaluation

@@ -1,0 +1,121 @@
+"""`pagefit index`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from pagefit.cli._app import app
+
+
+def _fusion(method: str, weight: float | None, rrf_k: int, from_report: Path | None):
+    """The default fusion to store: explicit flags, or the weight `eval --tune-fusion` chose."""
+    import json
+
+    from pagefit.errors import PagefitError
+    from pagefit.evaluation.fusion import FusionConfig
+
+    settings: dict = {"method": method, "rrf_k": rrf_k}
+    if from_report is not None:
+        try:
+            tuned = json.loads(Path(from_report).read_text(encoding="utf-8"))["settings"]["fusion"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            raise PagefitError(
+                f"{from_report} holds no tuned fusion: run `pagefit eval ... --tune-fusion PAIRS` first"
+            ) from e
+        settings = {**tuned, **({"method": method} if method != "rrf" else {})}
+    if weight is not None:
+        settings["weight"] = weight
+    try:
+        return FusionConfig.model_validate(settings)
+    except ValueError as e:
+        raise PagefitError(f"bad fusion setting: {e}") from e
+
+
+@app.command("index")
+def index_command(
+    corpus: Annotated[Path, typer.Argument(help="Corpus folder written by `pagefit ingest`.")],
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Embedding model: folder, hub name or built-in (ocr-minilm).")
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Index folder (an existing one is updated).")],
+    dim: Annotated[
+        int | None, typer.Option(help="Store vectors truncated to this many dimensions (Matryoshka).")
+    ] = None,
+    quantize: Annotated[
+        str | None,
+        typer.Option(help="none, int8 or binary: search compact codes, rescored on full-precision vectors."),
+    ] = None,
+    hybrid: Annotated[
+        bool | None, typer.Option("--hybrid/--no-hybrid", help="Also store a BM25 index of the page text.")
+    ] = None,
+    fusion: Annotated[
+        str, typer.Option(help="Default fusion of a hybrid index in search/serve: rrf or weighted.")
+    ] = "rrf",
+    fusion_weight: Annotated[
+        float | None, typer.Option(help="Weighted fusion: the dense model's weight in [0, 1].")
+    ] = None,
+    rrf_k: Annotated[int, typer.Option(help="RRF constant k.")] = 60,
+    fusion_from: Annotated[
+        Path | None, typer.Option(help="report.json of `pagefit eval --tune-fusion`: store its tuned weight.")
+    ] = None,
+    ann: Annotated[
+        bool | None,
+        typer.Option(
+            "--ann/--exact", help="HNSW graph search instead of a full scan (default: from 50k pages)."
+        ),
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Pages per forward pass.")] = 8,
+    export_qdrant: Annotated[
+        str | None,
+        typer.Option(
+            help="Also copy the index into Qdrant: a local folder (embedded mode) or an http(s) URL."
+        ),
+    ] = None,
+    qdrant_collection: Annotated[str, typer.Option(help="Qdrant collection name.")] = "pagefit",
+    trust_remote_code: Annotated[
+        bool, typer.Option(help="Allow model folders that hold their own code (only if you trust it).")
+    ] = False,
+    device: Annotated[str | None, typer.Option(help="Torch device, e.g. cpu or cuda.")] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+) -> None:
+    """Embed every page of a corpus into an on-disk index (incremental; resumable) for search and serve."""
+    from rich.console import Console
+
+    from pagefit.errors import PagefitError
+    from pagefit.index import export_qdrant as export
+    from pagefit.index import index
+
+    if quantize not in (None, "none", "int8", "binary"):
+        raise PagefitError(f"--quantize takes none, int8 or binary, not {quantize!r}")
+    if fusion not in ("rrf", "weighted"):
+        raise PagefitError(f"--fusion takes rrf or weighted, not {fusion!r}")
+    manifest = index(
+        corpus,
+        model,
+        out,
+        dim=dim,
+        quantize=quantize,  # type: ignore[arg-type]
+        hybrid=hybrid,
+        fusion=_fusion(fusion, fusion_weight, rrf_k, fusion_from),
+        ann=ann,
+        batch_size=batch_size,
+        trust_remote_code=trust_remote_code,
+        device=device,
+        show_progress=progress,
+    )
+    console = Console()
+    run = manifest.last_run
+    console.print(
+        f"[bold green]index[/] {out}: {manifest.pages} pages ({run.get('added', 0)} added, "
+        f"{run.get('removed', 0)} removed, {run.get('kept', 0)} kept), dim {manifest.dim}, "
+        f"quantization {manifest.quantization}" + (", hybrid" if manifest.hybrid.enabled else ""),
+        highlight=False,
+    )
+    if export_qdrant:
+        n = export(out, export_qdrant, collection=qdrant_collection)
+        console.print(
+            f"[bold green]qdrant[/] {n} points in collection {qdrant_collection!r} at {export_qdrant}"
+        )

@@ -1,0 +1,234 @@
+"""Hybrid retrieval: fusing a dense model's ranking with BM25's (reciprocal rank or weighted scores).
+
+Both methods take score matrices (queries x pages) where ``-inf`` marks a page a retriever did not
+return, and look at each retriever's top ``depth`` pages only:
+
+- ``rrf``: ``sum_i 1 / (rrf_k + rank_i(page))`` over the lists holding the page (rank 1-based;
+  Cormack et al. 2009, ``rrf_k=60``).
+- ``weighted``: each list's top-``depth`` scores min-max normalised to [0, 1] per query (all equal:
+  1), then ``weight * dense + (1 - weight) * bm25``; a page absent from a list gets 0 from it.
+
+Pages in no list score ``-inf``. Ties inside a list are ranked by the ``tie_order`` given (eval: page
+id ascending), so fused rankings never depend on corpus order.
+
+`tune_weight` picks the weighted-fusion weight on a separate query set (`pagefit eval --tune-fusion`
+uses the eval split of `pagefit pairs`, never the queries being reported).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+__all__ = [
+    "DEFAULT_DEPTH",
+    "DEFAULT_RRF_K",
+    "DEFAULT_WEIGHT",
+    "FusionConfig",
+    "FusionMethod",
+    "fuse",
+    "hybrid_name",
+    "hybrid_runs",
+    "sparse_as_retrieved",
+    "tune_weight",
+    "tuning_queries",
+]
+
+FusionMethod = Literal["rrf", "weighted"]
+DEFAULT_RRF_K = 60
+DEFAULT_WEIGHT = 0.5
+DEFAULT_DEPTH = 100
+WEIGHT_GRID = tuple(round(0.1 * i, 1) for i in range(11))
+
+
+class FusionConfig(BaseModel):
+    """How a dense ranking and BM25's are fused; saved in report.json and an index's manifest."""
+
+    method: FusionMethod = "rrf"
+    rrf_k: int = Field(DEFAULT_RRF_K, ge=1, description="RRF constant k")
+    weight: float = Field(DEFAULT_WEIGHT, ge=0.0, le=1.0, description="weighted: the dense model's weight")
+    depth: int = Field(DEFAULT_DEPTH, ge=1, description="top pages of each retriever that are fused")
+    tuned_on: str | None = Field(None, description="queries the weight was tuned on (--tune-fusion)")
+    tuning: dict[str, float] | None = Field(None, description="weight -> NDCG@10 on the tuning queries")
+
+
+def hybrid_name(dense_name: str) -> str:
+    """The report entry of a fused run: ``hybrid(bm25+MODEL)``."""
+    return f"hybrid(bm25+{dense_name})"
+
+
+def sparse_as_retrieved(scores: np.ndarray) -> np.ndarray:
+    """BM25 scores with pages that matched no query term (score <= 0) marked as not retrieved."""
+    return np.where(scores > 0, scores, -np.inf).astype(np.float32)
+
+
+def _top(scores: np.ndarray, depth: int, tie_order: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """Each row's top ``depth`` retrieved pages (indices, ranks 1-based), -1 where fewer were retrieved."""
+    n_pages = scores.shape[1]
+    depth = min(depth, n_pages)
+    ties = np.arange(n_pages) if tie_order is None else np.asarray(tie_order)
+    if depth < n_pages:
+        candidates = np.argpartition(-scores, depth - 1, axis=1)[:, :depth]
+    else:
+        candidates = np.tile(np.arange(n_pages), (len(scores), 1))
+    cand_scores = np.take_along_axis(scores, candidates, axis=1)
+    order = np.lexsort((ties[candidates], -cand_scores), axis=1)
+    top = np.take_along_axis(candidates, order, axis=1)
+    top[~np.isfinite(np.take_along_axis(cand_scores, order, axis=1))] = -1
+    return top, np.broadcast_to(np.arange(1, depth + 1), top.shape)
+
+
+def fuse(
+    scores: Sequence[np.ndarray],
+    config: FusionConfig,
+    *,
+    tie_order: np.ndarray | None = None,
+) -> np.ndarray:
+    """Fused (queries x pages) scores of ``scores`` = [dense, bm25] (``-inf``: not retrieved).
+
+    Args:
+        scores: one (queries x pages) matrix per retriever; the first is the dense model (its weight
+            is ``config.weight`` in weighted fusion), the second BM25.
+        config: method and parameters.
+        tie_order: rank of each page in the tie-break order (eval: page id ascending).
+    """
+    if len(scores) != 2:
+        raise ValueError("fuse takes two score matrices: [dense, bm25]")
+    shape = scores[0].shape
+    fused = np.zeros(shape, dtype=np.float64)
+    seen = np.zeros(shape, dtype=bool)
+    weights = (config.weight, 1.0 - config.weight)
+    for matrix, weight in zip(scores, weights, strict=True):
+        matrix = np.asarray(matrix, dtype=np.float64)
+        top, ranks = _top(matrix, config.depth, tie_order)
+        for q in range(shape[0]):
+            keep = top[q] >= 0
+            pages = top[q][keep]
+            if not len(pages):
+                continue
+            if config.method == "rrf":
+                part = 1.0 / (config.rrf_k + ranks[q][keep])
+            else:
+                part = weight * _min_max(matrix[q, pages])
+            fused[q, pages] += part
+            seen[q, pages] = True
+    return np.where(seen, fused, -np.inf).astype(np.float32)
+
+
+def _min_max(values: np.ndarray) -> np.ndarray:
+    low, high = float(values.min()), float(values.max())
+    if high - low <= 1e-12:
+        return np.ones_like(values)
+    return (values - low) / (high - low)
+
+
+def tune_weight(
+    dense: np.ndarray,
+    sparse: np.ndarray,
+    evaluate: Callable[[np.ndarray], float],
+    config: FusionConfig,
+    *,
+    tie_order: np.ndarray | None = None,
+    grid: Sequence[float] = WEIGHT_GRID,
+) -> tuple[float, dict[str, float]]:
+    """The weight of ``grid`` whose weighted fusion scores best by ``evaluate(fused_scores)``.
+
+    Ties go to the weight closest to 0.5 (then the smaller). Returns (weight, {weight: score}).
+    """
+    results: dict[str, float] = {}
+    for weight in grid:
+        candidate = config.model_copy(update={"method": "weighted", "weight": float(weight)})
+        results[f"{weight:.2f}"] = float(evaluate(fuse([dense, sparse], candidate, tie_order=tie_order)))
+    best = max(grid, key=lambda w: (round(results[f"{w:.2f}"], 12), -abs(w - 0.5), -w))
+    return float(best), results
+
+
+# ----------------------------------------------------------------------------------------------
+# The `pagefit eval --hybrid` entries
+# ----------------------------------------------------------------------------------------------
+
+
+def tuning_queries(path: str, reported: Sequence) -> list:
+    """The queries `--tune-fusion` tunes on: a pairs folder's eval split (eval_queries.jsonl) or a
+    queries file; refused when they share a query with the reported set."""
+    from pathlib import Path
+
+    from pagefit.errors import PagefitError
+    from pagefit.queries import read_queries
+
+    source = Path(path)
+    if source.is_dir():
+        source = source / "eval_queries.jsonl"
+        if not source.exists():
+            raise PagefitError(
+                f"{path} holds no eval_queries.jsonl: give the folder written by `pagefit pairs`"
+            )
+    queries = read_queries(source)
+    overlap = {q.query.strip().lower() for q in queries} & {q.query.strip().lower() for q in reported}
+    if overlap:
+        raise PagefitError(
+            f"--tune-fusion {path} shares {len(overlap)} queries with the reported queries "
+            f"(e.g. {sorted(overlap)[0]!r}): tune on the eval split of `pagefit pairs`, never on the queries reported"
+        )
+    return queries
+
+
+def hybrid_runs(runs: list, named: list, data, config, show_progress: bool) -> tuple[list, FusionConfig]:
+    """One fused entry `hybrid(bm25+NAME)` per dense model entry, and the fusion used.
+
+    ``runs`` must hold the dense entries (with their ``scores``) and the BM25 entry.
+    """
+    from pagefit.evaluation import BM25_NAME, _Run, _unique
+    from pagefit.evaluation.metrics import rank_pages
+
+    fusion = FusionConfig(method=config.hybrid, rrf_k=config.rrf_k, weight=config.fusion_weight)
+    bm25 = next(run for run in runs if run.model == BM25_NAME)
+    specs = dict(named)
+    taken = {run.name for run in runs}
+    out = []
+    for run in [r for r in runs if r.name in specs and r.scores is not None]:
+        if config.tune_fusion:
+            fusion = _tune(run, specs[run.name], data, config, fusion)
+        fused = fuse([run.scores, sparse_as_retrieved(bm25.scores)], fusion, tie_order=data.id_order)
+        name = _unique(hybrid_name(run.name), taken)
+        taken.add(name)
+        timing = {k: v + bm25.timing.get(k, 0.0) for k, v in run.timing.items()}
+        out.append(
+            _Run(name, run.model, run.params, rank_pages(fused, data.id_order), dim=run.dim, timing=timing)
+        )
+    return out, fusion
+
+
+def _tune(run, spec, data, config, fusion: FusionConfig) -> FusionConfig:
+    """The weighted fusion whose weight scores best (NDCG@10) on the tuning queries."""
+    from pagefit.embeddings import encode_pages, encode_queries
+    from pagefit.evaluation import _load_embedding_model, _similarity
+    from pagefit.evaluation.bm25 import bm25_scores
+    from pagefit.evaluation.metrics import PRIMARY_METRIC, query_metrics, rank_pages
+    from pagefit.queries import check_page_ids
+
+    queries = tuning_queries(config.tune_fusion, data.queries)
+    check_page_ids(queries, data.page_ids, source=config.tune_fusion)
+    model = _load_embedding_model(spec, config)
+    pages = encode_pages(
+        model, data.image_paths, keys=data.keys, batch_size=config.batch_size, show_progress=False
+    )
+    texts = [q.query for q in queries]
+    dense = _similarity(model, encode_queries(model, texts)[:, : run.dim], pages[:, : run.dim])
+    sparse = sparse_as_retrieved(bm25_scores(data.texts, texts))
+
+    def ndcg(fused: np.ndarray) -> float:
+        ranked = rank_pages(fused, data.id_order)
+        values = [
+            query_metrics([data.page_ids[i] for i in row], q.page_ids)[PRIMARY_METRIC]
+            for q, row in zip(queries, ranked, strict=True)
+        ]
+        return float(np.mean(values))
+
+    weight, grid = tune_weight(dense, sparse, ndcg, fusion, tie_order=data.id_order)
+    return fusion.model_copy(
+        update={"method": "weighted", "weight": weight, "tuned_on": str(config.tune_fusion), "tuning": grid}
+    )

@@ -1,0 +1,295 @@
+"""`pagefit index`: an on-disk, incremental vector index of a corpus, read by `search` and `serve`.
+
+Layout of an index folder (DESIGN.md)::
+
+    INDEX/
+      manifest.json      pagefit version, corpus, model + fingerprint, dim, quantization, hybrid, pages
+      lancedb/           the LanceDB `pages` table: metadata, page text, full-precision vectors
+      vectors.usearch    the HNSW graph (only with ann), int8_ranges.npy (only with int8)
+      bm25/              the BM25 index of the page text (only with --hybrid)
+
+Pages are embedded through `pagefit.embeddings` (a page eval or mine already embedded with the same
+model is never embedded again) in chunks, each committed to the table before the next starts: a run
+killed at any point resumes where the last commit ended. Re-running on a corpus that gained or lost
+pages embeds only the new ones and deletes the gone ones; a different model is refused.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pagefit.errors import PagefitError
+from pagefit.evaluation.fusion import FusionConfig
+from pagefit.index.manifest import MANIFEST, HybridSettings, IndexManifest, read_manifest, write_manifest
+from pagefit.index.vectors import DEFAULT_RESCORE, Quantization
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+    from pagefit.index.page_index import PageIndex
+
+__all__ = ["IndexManifest", "PageIndex", "export_qdrant", "index", "open_index", "search"]
+
+logger = logging.getLogger(__name__)
+
+ANN_MIN_PAGES = 50_000  # below this an exhaustive scan is fast enough and exact
+
+
+def index(
+    corpus: str | os.PathLike[str],
+    model: str | os.PathLike[str] | SentenceTransformer,
+    out: str | os.PathLike[str],
+    *,
+    dim: int | None = None,
+    quantize: Quantization | None = None,
+    hybrid: bool | None = None,
+    fusion: FusionConfig | None = None,
+    ann: bool | None = None,
+    rescore_multiplier: int | None = None,
+    batch_size: int = 8,
+    commit_every: int | None = None,
+    trust_remote_code: bool = False,
+    device: str | None = None,
+    show_progress: bool = True,
+) -> IndexManifest:
+    """Build or update the index of ``corpus`` in ``out``.
+
+    Args:
+        corpus: a corpus folder written by `pagefit ingest`.
+        model: the embedding model (folder, hub or built-in name, or a loaded SentenceTransformer).
+        out: the index folder; an existing index is updated (same model only).
+        dim: store vectors truncated to this many dimensions (Matryoshka); default: the model's.
+        quantize: search on int8 or binary codes, rescored on the full-precision vectors
+            (default: the existing index's setting, else none).
+        hybrid: also store a BM25 index of the page text (default: the existing index's setting).
+        fusion: default fusion of `search`/`serve` for a hybrid index (e.g. a tuned weight).
+        ann: HNSW graph search instead of an exhaustive scan (default: from 50,000 pages).
+        rescore_multiplier: candidates per result rescored (default: int8 4, binary 10).
+        batch_size: pages per forward pass.
+        commit_every: pages embedded between two commits to the table (default 16 batches): what a
+            killed run loses at most.
+        trust_remote_code: allow model folders that hold code (see `load_model`).
+        device: torch device; None lets Sentence Transformers choose.
+        show_progress: show a progress bar.
+
+    Returns:
+        The written manifest.
+    """
+    from pagefit import __version__
+    from pagefit.corpus import load_corpus
+    from pagefit.index.store import PageTable
+    from pagefit.models import load_model, model_fingerprint, model_name, require_modality
+
+    out = Path(out)
+    pages = load_corpus(corpus)
+    _check_out(out)
+    st_model = (
+        model
+        if not isinstance(model, (str, os.PathLike))
+        else load_model(model, trust_remote_code=trust_remote_code, device=device)
+    )
+    require_modality(st_model, "image", role="a page encoder for an index")
+    require_modality(st_model, "text", role="a query encoder for an index")
+    fingerprint = model_fingerprint(st_model)
+    previous = read_manifest(out) if (out / MANIFEST).exists() else None
+    full_dim = _full_dim(st_model, pages, corpus)
+    dim = _check_dim(dim, full_dim, previous)
+    if previous is not None:
+        _check_same_model(previous, fingerprint, model, out)
+    now = datetime.now().isoformat(timespec="seconds")
+    quantize = quantize or (previous.quantization if previous else "none")
+    hybrid = hybrid if hybrid is not None else bool(previous and previous.hybrid.enabled)
+    manifest = IndexManifest(
+        pagefit_version=__version__,
+        corpus=str(Path(corpus).resolve()),
+        model=_describe(model),
+        model_name=model_name(st_model),
+        model_fingerprint=fingerprint,
+        full_dim=full_dim,
+        dim=dim,
+        quantization=quantize,
+        rescore_multiplier=rescore_multiplier or DEFAULT_RESCORE[quantize],
+        ann=bool(ann) if ann is not None else len(pages) >= ANN_MIN_PAGES,
+        hybrid=HybridSettings(enabled=hybrid, fusion=fusion or _previous_fusion(previous)),
+        pages=previous.pages if previous else 0,
+        created=previous.created if previous else now,
+        updated=now,
+        complete=False,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    write_manifest(out, manifest)  # complete=False until the run ends: readers refuse a half-built index
+    table = PageTable(out, dim)
+    manifest.last_run = _sync_pages(
+        table, pages, corpus, st_model, dim, batch_size, commit_every or batch_size * 16, show_progress
+    )
+    table.compact()
+    _build_search_files(out, table, manifest)
+    manifest.pages = table.table.count_rows()
+    manifest.table_version = table.version
+    manifest.complete = True
+    write_manifest(out, manifest)
+    logger.info("index %s: %d pages (%s)", out, manifest.pages, manifest.last_run)
+    return manifest
+
+
+def open_index(path: str | os.PathLike[str], **kwargs: Any) -> PageIndex:
+    """Open an index folder for search (see `PageIndex`)."""
+    from pagefit.index.page_index import PageIndex
+
+    return PageIndex(path, **kwargs)
+
+
+def search(index_path: str | os.PathLike[str], query: str, **kwargs: Any) -> dict[str, Any]:
+    """`pagefit search`: the top pages of an index for one query (see `PageIndex.search`)."""
+    from pagefit.index.page_index import PageIndex
+
+    options = {k: kwargs.pop(k) for k in ("trust_remote_code", "device") if k in kwargs}
+    return PageIndex(index_path, **options).search(query, **kwargs)
+
+
+def export_qdrant(*args: Any, **kwargs: Any) -> int:
+    """Copy an index into a Qdrant collection (see `pagefit.index.qdrant.export_qdrant`)."""
+    from pagefit.index.qdrant import export_qdrant as _export
+
+    return _export(*args, **kwargs)
+
+
+def __getattr__(name: str) -> Any:
+    if name == "PageIndex":
+        from pagefit.index.page_index import PageIndex
+
+        return PageIndex
+    raise AttributeError(f"module 'pagefit.index' has no attribute {name!r}")
+
+
+# ---------------------------------------------------------------------------------------------- checks
+
+
+def _describe(model: Any) -> str:
+    if isinstance(model, (str, os.PathLike)):
+        text = os.fspath(model)
+        return str(Path(text).resolve()) if Path(text).is_dir() else text
+    from pagefit.models import model_name
+
+    return model_name(model)
+
+
+def _check_out(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST).exists())):
+        raise PagefitError(f"{out} exists and is not a pagefit index folder: choose another --out")
+
+
+def _check_same_model(previous: IndexManifest, fingerprint: str, model: Any, out: Path) -> None:
+    if previous.model_fingerprint != fingerprint:
+        raise PagefitError(
+            f"{out} was built with another model ({previous.model}, fingerprint "
+            f"{previous.model_fingerprint[:12]}); {_describe(model)} has fingerprint {fingerprint[:12]}: "
+            f"index into a new --out, or pass --model {previous.model}"
+        )
+
+
+def _check_dim(dim: int | None, full_dim: int, previous: IndexManifest | None) -> int:
+    if dim is None:
+        dim = previous.dim if previous is not None else full_dim
+    if not 1 <= dim <= full_dim:
+        raise PagefitError(f"--dim {dim} is out of range: the model embeds {full_dim} dimensions")
+    if previous is not None and previous.dim != dim:
+        raise PagefitError(
+            f"the index stores {previous.dim}-dim vectors; --dim {dim} needs a new --out "
+            "(embeddings are cached, so it costs no re-encoding)"
+        )
+    return dim
+
+
+def _previous_fusion(previous: IndexManifest | None) -> FusionConfig:
+    return previous.hybrid.fusion if previous is not None else FusionConfig()
+
+
+def _full_dim(model: SentenceTransformer, pages: Any, corpus: Any) -> int:
+    from pagefit.embeddings import full_dimension
+
+    with full_dimension(model):
+        dim = model.get_embedding_dimension()
+    if dim is None:
+        from pagefit.corpus import corpus_image_paths
+        from pagefit.embeddings import encode_pages
+
+        dim = encode_pages(model, corpus_image_paths(corpus, pages)[:1], show_progress=False).shape[1]
+    return int(dim)
+
+
+# ------------------------------------------------------------------------------------------ the pages
+
+
+def _sync_pages(
+    table: Any,
+    pages: Any,
+    corpus: Any,
+    model: Any,
+    dim: int,
+    batch_size: int,
+    chunk: int,
+    show_progress: bool,
+) -> dict[str, int]:
+    """Delete pages that left the corpus (or changed), embed and add the new ones, chunk by chunk."""
+    from pagefit._progress import progress_bar
+    from pagefit.corpus import corpus_image_paths
+    from pagefit.embeddings import encode_pages, page_key, truncate_embeddings
+
+    paths = corpus_image_paths(corpus, pages)
+    keys = list(pages["image_hash"]) if "image_hash" in pages.column_names else [None] * len(paths)
+    keys = [key or page_key(path) for key, path in zip(keys, paths, strict=True)]
+    ids = [str(p) for p in pages["page_id"]]
+    stored = table.hashes()
+    current = dict(zip(ids, keys, strict=True))
+    gone = [pid for pid, key in stored.items() if current.get(pid) != key]
+    table.delete(gone)
+    todo = [i for i, pid in enumerate(ids) if stored.get(pid) != current[pid]]
+    chunk = max(1, chunk)
+    with progress_bar("index", total=len(todo), unit="pages", enabled=show_progress) as bar:
+        for start in range(0, len(todo), chunk):
+            rows = todo[start : start + chunk]
+            vectors = encode_pages(
+                model,
+                [paths[i] for i in rows],
+                keys=[keys[i] for i in rows],
+                batch_size=batch_size,
+                show_progress=False,
+            )
+            table.add([_row(pages[i], keys[i]) for i in rows], truncate_embeddings(vectors, dim))
+            bar.advance(len(rows))
+    return {"added": len(todo), "removed": len(gone), "kept": len(ids) - len(todo)}
+
+
+def _row(page: dict[str, Any], key: str) -> dict[str, Any]:
+    return {
+        "page_id": str(page["page_id"]),
+        "doc_id": str(page.get("doc_id") or ""),
+        "source": str(page.get("source") or ""),
+        "page_number": int(page.get("page_number") or 1),
+        "image": str(page["image"]),
+        "image_hash": key,
+        "text": page.get("text") or "",
+    }
+
+
+def _build_search_files(out: Path, table: Any, manifest: IndexManifest) -> None:
+    """The search structures derived from the table: HNSW graph / int8 ranges, BM25 index."""
+    from pagefit.index.keyword import BM25_DIR, KeywordIndex
+    from pagefit.index.vectors import VectorSearcher
+
+    meta, vectors = table.read()
+    searcher = VectorSearcher(
+        vectors, manifest.quantization, ann=manifest.ann, rescore_multiplier=manifest.rescore_multiplier
+    )
+    searcher.save(out)
+    if manifest.hybrid.enabled:
+        KeywordIndex.build(meta["text"]).save(out)
+    elif (out / BM25_DIR).exists():
+        import shutil
+
+        shutil.rmtree(out / BM25_DIR)

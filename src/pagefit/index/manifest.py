@@ -1,0 +1,67 @@
+"""An index folder's manifest.json: what built it, with which model and settings (DESIGN.md)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, Field, ValidationError
+
+from pagefit._io import atomic_write_json
+from pagefit.errors import PagefitError
+from pagefit.evaluation.fusion import FusionConfig
+from pagefit.index.vectors import Quantization
+
+__all__ = ["MANIFEST", "HybridSettings", "IndexManifest", "read_manifest", "write_manifest"]
+
+MANIFEST = "manifest.json"
+
+
+class HybridSettings(BaseModel):
+    """Whether the index holds a BM25 index of the page text, and how search fuses it by default."""
+
+    enabled: bool = False
+    fusion: FusionConfig = Field(default_factory=FusionConfig)
+    tokenizer: str = "bm25s.tokenize(stopwords='en'), as pagefit.evaluation.bm25"
+
+
+class IndexManifest(BaseModel):
+    pagefit_version: str
+    corpus: str = Field(description="absolute path of the corpus folder the pages come from")
+    model: str = Field(description="the --model given (folder, hub or built-in name)")
+    model_name: str
+    model_fingerprint: str
+    full_dim: int
+    dim: int = Field(description="stored vector dimension (Matryoshka truncation of full_dim)")
+    similarity: str = "cosine"
+    quantization: Quantization = "none"
+    rescore_multiplier: int = 1
+    ann: bool = Field(False, description="HNSW graph search instead of an exhaustive scan")
+    hybrid: HybridSettings = Field(default_factory=HybridSettings)
+    pages: int = 0
+    store: str = "lancedb"
+    table_version: int | None = None
+    complete: bool = False
+    created: str
+    updated: str
+    last_run: dict[str, int] = Field(default_factory=dict, description="pages added / removed / kept")
+
+
+def read_manifest(folder: str | os.PathLike[str]) -> IndexManifest:
+    path = Path(folder) / MANIFEST
+    if not path.exists():
+        raise PagefitError(
+            f"{folder} is not a pagefit index (no {MANIFEST}): build one with "
+            f"`pagefit index CORPUS --model MODEL --out {folder}`"
+        )
+    try:
+        return IndexManifest.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, ValidationError) as e:
+        raise PagefitError(
+            f"{path} is not a valid index manifest ({e.__class__.__name__}): rebuild the index"
+        ) from e
+
+
+def write_manifest(folder: str | os.PathLike[str], manifest: IndexManifest) -> None:
+    atomic_write_json(Path(folder) / MANIFEST, manifest.model_dump(mode="json"))

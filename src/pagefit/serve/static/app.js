@@ -1,0 +1,117 @@
+// pagefit serve's web page: plain JS, no build step. Talks to /api/search, /api/compare, /api/health.
+(function () {
+  "use strict";
+  const $ = (id) => document.getElementById(id);
+  let apiKey = sessionStorage.getItem("pagefit-api-key") || new URLSearchParams(location.search).get("api_key") || "";
+  let hasCompare = false;
+
+  async function api(path) {
+    const headers = apiKey ? { "X-API-Key": apiKey } : {};
+    let response = await fetch(path, { headers });
+    if (response.status === 401) {
+      apiKey = window.prompt("This server needs an API key:") || "";
+      sessionStorage.setItem("pagefit-api-key", apiKey);
+      response = await fetch(path, { headers: { "X-API-Key": apiKey } });
+    }
+    if (!response.ok) {
+      const body = await response.json().catch(() => ({}));
+      throw new Error(typeof body.detail === "string" ? body.detail : response.status + " " + response.statusText);
+    }
+    return response.json();
+  }
+
+  function withKey(url) {
+    return apiKey ? url + (url.includes("?") ? "&" : "?") + "api_key=" + encodeURIComponent(apiKey) : url;
+  }
+
+  function card(result, shared) {
+    const div = document.createElement("div");
+    div.className = "result" + (shared ? " shared" : "");
+    div.dataset.pageId = result.page_id;
+    const img = document.createElement("img");
+    img.loading = "lazy";
+    img.alt = result.page_id;
+    img.src = withKey(result.thumbnail);
+    div.appendChild(img);
+    if (shared) {
+      const badge = document.createElement("span");
+      badge.className = "badge";
+      badge.textContent = "in both";
+      div.appendChild(badge);
+    }
+    const meta = document.createElement("div");
+    meta.className = "meta";
+    const id = document.createElement("span");
+    id.className = "page-id";
+    id.textContent = "#" + result.rank + " " + result.page_id;
+    const score = document.createElement("span");
+    score.className = "score";
+    score.textContent = result.score.toFixed(3);
+    meta.append(id, score);
+    const snippet = document.createElement("p");
+    snippet.className = "snippet";
+    snippet.textContent = result.snippet;
+    div.append(meta, snippet);
+    div.addEventListener("click", () => openPage(result));
+    return div;
+  }
+
+  function column(title, response, sharedIds) {
+    const col = document.createElement("section");
+    col.className = "column";
+    col.dataset.index = response.index;
+    const h2 = document.createElement("h2");
+    h2.textContent = title + " — " + response.model;
+    const grid = document.createElement("div");
+    grid.className = "grid";
+    for (const result of response.results) grid.appendChild(card(result, sharedIds.has(result.page_id)));
+    col.append(h2, grid);
+    return col;
+  }
+
+  function openPage(result) {
+    $("viewer-image").src = withKey(result.image);
+    $("viewer-caption").textContent = result.page_id + " — " + result.source + ", page " + result.page_number;
+    $("viewer").showModal();
+  }
+
+  async function search(event) {
+    if (event) event.preventDefault();
+    const q = $("query").value.trim();
+    if (!q) return;
+    const k = $("k").value;
+    const params = "q=" + encodeURIComponent(q) + "&k=" + encodeURIComponent(k);
+    const results = $("results");
+    $("status").textContent = "searching…";
+    try {
+      const started = performance.now();
+      results.replaceChildren();
+      if (hasCompare && $("compare").checked) {
+        const both = await api("/api/compare?" + params);
+        const shared = new Set(both.shared);
+        results.append(column("index", both.left, shared), column("compare", both.right, shared));
+        $("status").textContent = both.shared.length + " of " + both.k + " pages in both · " + Math.round(performance.now() - started) + " ms";
+      } else {
+        const response = await api("/api/search?" + params);
+        results.append(column("index", response, new Set()));
+        $("status").textContent = response.results.length + " pages · " + Math.round(performance.now() - started) + " ms";
+      }
+    } catch (error) {
+      $("status").textContent = "error: " + error.message;
+    }
+  }
+
+  async function start() {
+    $("search-form").addEventListener("submit", search);
+    try {
+      const health = await api("/api/health");
+      hasCompare = "compare" in health.indexes;
+      $("compare-toggle").hidden = !hasCompare;
+    } catch (error) {
+      $("status").textContent = "error: " + error.message;
+    }
+    document.body.dataset.ready = "true";
+  }
+
+  start();
+})();
