@@ -9,7 +9,6 @@ import pytest
 import torch
 from sentence_transformers import MultiVectorEncoder
 from sentence_transformers.multi_vector_encoder.scoring import colbert_scores
-from test_train import QUERIES, abs_images, changed, tensors, write_pairs
 from typer.testing import CliRunner
 
 from pagefit.cli import app
@@ -19,6 +18,7 @@ from pagefit.models import load_model
 from pagefit.train import train
 from pagefit.train.config import resolve_train_config
 from pagefit.train.multivector import freeze_all_but_top, head_parameter_pattern, load_multivector_model
+from test_train import QUERIES, abs_images, changed, tensors, write_pairs
 
 
 @pytest.fixture(autouse=True)
@@ -125,7 +125,9 @@ def test_multivector_recipe_knobs_reach_the_trainer(tmp_path, tiny_qwen3vl_path)
     assert (config.head_lr, config.max_grad_norm, config.multi_vector) == (2e-4, 30.0, True)
     model = load_multivector_model(config, {})
     pattern = head_parameter_pattern(model)
-    assert pattern and all(n.startswith("1.linear") for n, _ in model.named_parameters() if __import__("re").search(pattern, n))
+    assert pattern and all(
+        n.startswith("1.linear") for n, _ in model.named_parameters() if __import__("re").search(pattern, n)
+    )
     trainable, total = freeze_all_but_top(model, 1)
     names = [n for n, p in model.named_parameters() if p.requires_grad]
     assert "1.linear.weight" in names and any("layers.1." in n for n in names)

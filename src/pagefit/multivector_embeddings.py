@@ -36,6 +36,7 @@ __all__ = [
     "MultiVectorPages",
     "encode_multivector_pages",
     "encode_multivector_queries",
+    "is_multi_vector",
 ]
 
 logger = logging.getLogger(__name__)
@@ -277,3 +278,10 @@ def encode_multivector_queries(
         _to_numpy(e).astype(np.float32, copy=False)
         for e in model.encode_query(list(texts), batch_size=batch_size, show_progress_bar=False)
     ]
+
+
+def is_multi_vector(model: Any) -> bool:
+    """Whether `model` is a Sentence Transformers `MultiVectorEncoder` (token vectors, MaxSim)."""
+    from sentence_transformers import MultiVectorEncoder
+
+    return isinstance(model, MultiVectorEncoder)

@@ -23,7 +23,13 @@ from pagefit.multivector_embeddings import MultiVectorPages
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["DEFAULT_BATCH_ELEMENTS", "MultiVectorScores", "maxsim_scores", "pad_vectors", "score_multivector_model"]
+__all__ = [
+    "DEFAULT_BATCH_ELEMENTS",
+    "MultiVectorScores",
+    "maxsim_scores",
+    "pad_vectors",
+    "score_multivector_model",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -35,14 +41,16 @@ def pad_vectors(arrays: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tenso
     """A right-padded float32 ``(n, max_len, dim)`` tensor and its boolean ``(n, max_len)`` mask."""
     import torch
 
-    tensors = [torch.as_tensor(np.asarray(a, dtype=np.float32)) for a in arrays]
+    tensors = [torch.from_numpy(np.array(a, dtype=np.float32)) for a in arrays]  # copies a memmap batch
     padded = torch.nn.utils.rnn.pad_sequence(tensors, batch_first=True)
     lengths = torch.as_tensor([len(t) for t in tensors])
     mask = torch.arange(padded.shape[1]).unsqueeze(0) < lengths.unsqueeze(1)
     return padded, mask
 
 
-def _page_batches(lengths: np.ndarray, dim: int, page_batch: int | None, max_elements: int) -> list[np.ndarray]:
+def _page_batches(
+    lengths: np.ndarray, dim: int, page_batch: int | None, max_elements: int
+) -> list[np.ndarray]:
     """Page index batches: pages sorted by length (little padding), each under the element budget."""
     order = np.argsort(lengths, kind="stable")
     if page_batch:

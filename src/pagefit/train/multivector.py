@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pagefit.errors import PagefitError
+from pagefit.multivector_embeddings import is_multi_vector
 
 if TYPE_CHECKING:
     from sentence_transformers import MultiVectorEncoder
@@ -52,13 +53,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 _POOLING_PROBE_PAGES = 32  # eval pages encoded to report the vectors per page pooling leaves
-
-
-def is_multi_vector(model: Any) -> bool:
-    """Whether `model` is a Sentence Transformers `MultiVectorEncoder` (token vectors, MaxSim)."""
-    from sentence_transformers import MultiVectorEncoder
-
-    return isinstance(model, MultiVectorEncoder)
 
 
 # ---------------------------------------------------------------------------------------------- the model
@@ -230,7 +224,9 @@ def build_multivector_trainer(
     Mirrors `pagefit.train.trainer.build_trainer`: the same arguments (converted), the same eval
     corpus (scored by MaxSim), CachedMultiVectorMultipleNegativesRankingLoss instead of CMNRL.
     """
-    from sentence_transformers.multi_vector_encoder.losses import CachedMultiVectorMultipleNegativesRankingLoss
+    from sentence_transformers.multi_vector_encoder.losses import (
+        CachedMultiVectorMultipleNegativesRankingLoss,
+    )
 
     from pagefit.train.data import build_evaluator
     from pagefit.train.model import add_lora, uses_router
