@@ -48,6 +48,19 @@ def pad_vectors(arrays: Sequence[np.ndarray]) -> tuple[torch.Tensor, torch.Tenso
     return padded, mask
 
 
+def _padded_batch(pages: MultiVectorPages, batch: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+    """`pad_vectors` of some pages of a set, gathered in one indexing step (no per-page copies)."""
+    import torch
+
+    lengths = pages.lengths[batch]
+    width = max(int(lengths.max()), 1)
+    mask = np.arange(width)[None, :] < lengths[:, None]
+    rows = (pages.offsets[batch][:, None] + np.arange(width)[None, :])[mask]
+    padded = np.zeros((len(batch), width, pages.dim), dtype=np.float32)
+    padded[mask] = pages.vectors[rows]
+    return torch.from_numpy(padded), torch.from_numpy(mask)
+
+
 def _page_batches(
     lengths: np.ndarray, dim: int, page_batch: int | None, max_elements: int
 ) -> list[np.ndarray]:
@@ -72,6 +85,7 @@ def maxsim_scores(
     queries: Sequence[np.ndarray],
     pages: MultiVectorPages | Sequence[np.ndarray],
     *,
+    indices: Sequence[int] | np.ndarray | None = None,
     page_batch: int | None = None,
     max_elements: int = DEFAULT_BATCH_ELEMENTS,
     device: str | None = None,
@@ -81,26 +95,29 @@ def maxsim_scores(
     Args:
         queries: each query's ``(n_tokens, dim)`` vectors.
         pages: a `MultiVectorPages` set (may be memory-mapped) or a list of ``(n_vectors, dim)`` arrays.
+        indices: score only these pages (e.g. a first stage's candidates); columns follow their order.
         page_batch: pages per batch; default: as many as fit in ``max_elements`` padded values.
         max_elements: padded page values per batch (memory bound of the page side).
         device: torch device to score on (default CPU).
 
     Returns:
-        float32 ``(queries, pages)`` scores, equal to `colbert_scores` of the same vectors.
+        float32 ``(queries, pages)`` (or ``(queries, indices)``) scores, equal to `colbert_scores` of
+        the same vectors.
     """
     import torch
     from sentence_transformers.util.similarity import maxsim
 
     if not isinstance(pages, MultiVectorPages):
         pages = MultiVectorPages.from_list(list(pages), dim=queries[0].shape[1] if len(queries) else None)
-    scores = np.zeros((len(queries), len(pages)), dtype=np.float32)
-    if not len(queries) or not len(pages):
+    subset = np.arange(len(pages)) if indices is None else np.asarray(indices, dtype=np.int64)
+    scores = np.zeros((len(queries), len(subset)), dtype=np.float32)
+    if not len(queries) or not len(subset):
         return scores
     q, q_mask = pad_vectors(queries)
     if device is not None:
         q, q_mask = q.to(device), q_mask.to(device)
-    for batch in _page_batches(pages.lengths, pages.dim, page_batch, max_elements):
-        p, p_mask = pad_vectors(pages.pages(batch))
+    for batch in _page_batches(pages.lengths[subset], pages.dim, page_batch, max_elements):
+        p, p_mask = _padded_batch(pages, subset[batch])
         if device is not None:
             p, p_mask = p.to(device), p_mask.to(device)
         with torch.inference_mode():
