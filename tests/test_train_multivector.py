@@ -49,22 +49,20 @@ def _assert_maxsim_matches_colbert(model: MultiVectorEncoder, images: list[str])
     np.testing.assert_allclose(ours, reference.numpy(), rtol=1e-5, atol=1e-5)
 
 
-def test_ocr_colminilm_preset_trains_saves_and_reloads(tmp_path):
+def test_ocr_colminilm_preset_trains_pools_saves_and_reloads(tmp_path):
     mined = write_pairs(tmp_path / "data")
+    images = abs_images(tmp_path / "data")
     out = tmp_path / "model"
-    res = CliRunner().invoke(
-        app,
-        ["train", str(mined), "--out", str(out), "--preset", "ocr-colminilm", "--max-steps", "2",
-         "--batch-size", "4", "--no-progress", "--set", "token_pooling=hierarchical"],
-    )  # fmt: skip
-    assert res.exit_code == 0, res.output
+    result = train(preset="ocr-colminilm", data=str(mined), output=str(out), max_steps=2, batch_size=4,
+                   token_pooling="hierarchical", show_progress=False)  # fmt: skip
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["steps"] == 2 and summary["preset"] == "ocr-colminilm"
-    assert {"ndcg@10", "map@100"} <= set(summary["final_metrics"])
+    assert {"ndcg@10", "map@100"} <= set(summary["final_metrics"]) and summary["base_metrics"]
     pooling = summary["data"]["token_pooling"]
     assert pooling["vectors_per_page_after"] < pooling["vectors_per_page_before"]
-    reloaded = load_model(out, device="cpu")
-    assert isinstance(reloaded, MultiVectorEncoder)
+    assert result.model.similarity_fn_name == "maxsim"
+    reloaded = _assert_reload_identical(result, images)  # pooling included: it is part of the saved model
+    _assert_maxsim_matches_colbert(reloaded, images)
     # the fresh projection and the shared MiniLM both moved
     before = load_model("ocr-colminilm", device="cpu").state_dict()
     after = reloaded.state_dict()
@@ -72,15 +70,23 @@ def test_ocr_colminilm_preset_trains_saves_and_reloads(tmp_path):
     assert any(k.startswith("1.linear") for k in moved) and any("encoder.layer" in k for k in moved)
 
 
-def test_ocr_colminilm_resume_and_identical_reload(tmp_path):
+def test_cli_trains_a_multivector_preset(tmp_path, tiny_qwen3vl_path):
     mined = write_pairs(tmp_path / "data")
-    images = abs_images(tmp_path / "data")
-    kwargs = dict(preset="ocr-colminilm", data=str(mined), output=str(tmp_path / "m"), batch_size=4,
-                  show_progress=False, save_every=1, eval_every=1)  # fmt: skip
-    result = train(max_steps=2, **kwargs)
-    _assert_reload_identical(result, images)
-    _assert_maxsim_matches_colbert(result.model, images)
-    assert result.model.similarity_fn_name == "maxsim"
+    out = tmp_path / "cli"
+    res = CliRunner().invoke(
+        app,
+        ["train", str(mined), "--out", str(out), "--preset", "qwen3-vl-2b-multivector", "--model",
+         str(tiny_qwen3vl_path), "--max-steps", "1", "--batch-size", "4", "--no-progress",
+         "--set", "precision=fp32", "--set", "attn_implementation=null", "--set", "max_pixels=null",
+         "--set", "min_pixels=null", "--set", "encode_batch_size=4"],
+    )  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert isinstance(load_model(out, device="cpu"), MultiVectorEncoder)
+    res = CliRunner().invoke(
+        app, ["train", str(mined), "--out", str(tmp_path / "x"), "--model", "ocr-colminilm"]
+    )
+    # the default preset's Matryoshka dims do not apply to token vectors: an actionable error
+    assert isinstance(res.exception, PagefitError) and "--matryoshka-dims none" in str(res.exception)
 
 
 def test_vlm_multivector_trains_changes_embeddings_and_reloads(tmp_path, tiny_qwen3vl_path):
