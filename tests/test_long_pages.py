@@ -15,7 +15,11 @@ FACTS = [
     "Volcanic basalt columns cool into hexagonal prisms.",
     "The violin bow is strung with horsehair and rosin.",
 ]
-QUERIES = ["who feeds the orange cats?", "how do basalt columns form hexagons?", "what is a violin bow strung with?"]
+QUERIES = [
+    "who feeds the orange cats?",
+    "how do basalt columns form hexagons?",
+    "what is a violin bow strung with?",
+]
 
 
 @pytest.fixture
@@ -57,7 +61,9 @@ def test_short_pages_embed_as_before_and_the_setting_survives_save_load(long_pag
     chunked.save(str(tmp_path / "saved"))
     again = load_model(str(tmp_path / "saved"), device="cpu")
     assert again[0].sub_modules["image"][0].max_chunks == 4
-    np.testing.assert_allclose(again.encode_document(long_pages), chunked.encode_document(long_pages), atol=1e-5)
+    np.testing.assert_allclose(
+        again.encode_document(long_pages), chunked.encode_document(long_pages), atol=1e-5
+    )
 
 
 def test_training_on_windows_with_gradcache_mini_batches(long_pages, ocr_minilm, tmp_path):

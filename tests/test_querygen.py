@@ -420,7 +420,32 @@ def test_local_backend_generates_parses_filters_and_records(tiny_qwen3vl_base_pa
 
 _REAL_PAGES = Path(__file__).parent / "data" / "real_pages.jsonl"
 _FUNCTION_WORDS = set(
-    ["a", "an", "the", "of", "for", "to", "in", "on", "at", "by", "with", "and", "or", "but", "from", "as", "is", "are", "was", "be", "this", "that", "its", "their"]
+    [
+        "a",
+        "an",
+        "the",
+        "of",
+        "for",
+        "to",
+        "in",
+        "on",
+        "at",
+        "by",
+        "with",
+        "and",
+        "or",
+        "but",
+        "from",
+        "as",
+        "is",
+        "are",
+        "was",
+        "be",
+        "this",
+        "that",
+        "its",
+        "their",
+    ]
 )
 
 

@@ -166,7 +166,15 @@ def abs_images(data: Path) -> list[str]:
 
 def test_presets_are_listed_and_valid():
     presets = list_presets()
-    assert set(presets) == {"qwen3-vl-2b-vdr", "ocr-minilm", "router", "fresh-vlm"}
+    assert set(presets) == {
+        "qwen3-vl-2b-vdr",
+        "ocr-minilm",
+        "router",
+        "fresh-vlm",
+        "ocr-colminilm",
+        "qwen3-vl-2b-multivector",
+        "colqwen2",
+    }
     assert all(d and "\n" not in d for d in presets.values())
     for name in presets:
         assert resolve_train_config(preset=name).preset == name

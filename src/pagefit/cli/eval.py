@@ -51,7 +51,7 @@ def eval_command(
         typer.Option(
             "--model",
             "-m",
-            help="Model to evaluate: folder, hub name or built-in (ocr-minilm); repeat for several; "
+            help="Model to evaluate: folder, hub name or built-in (ocr-minilm, ocr-colminilm); single- or multi-vector; repeat for several; "
             "NAME=MODEL names its entry. The first is the baseline the others are compared with.",
         ),
     ] = None,

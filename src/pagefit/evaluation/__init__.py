@@ -115,6 +115,8 @@ class _Run:
     reranker: str | None = None
     settings: dict[str, Any] = field(default_factory=dict)
     scores: np.ndarray | None = None  # (queries, pages), kept for hybrid fusion
+    vectors_per_page: float | None = None
+    bytes_per_page: float | None = None
 
 
 def evaluate(
@@ -340,6 +342,10 @@ def _run_model(name: str, spec: Any, data: _Corpus, config: EvalConfig, show_pro
     require_modality(model, "image", role="a page encoder for eval")
     require_modality(model, "text", role="a query encoder for eval")
     timing["load"] = time.perf_counter() - start
+    from pagefit.multivector_embeddings import is_multi_vector
+
+    if is_multi_vector(model):  # token vectors scored by exact MaxSim (pagefit.evaluation.maxsim)
+        return _run_multivector(name, spec, model, data, config, show_progress, timing)
 
     start = time.perf_counter()
     pages = encode_pages(
@@ -357,11 +363,33 @@ def _run_model(name: str, spec: Any, data: _Corpus, config: EvalConfig, show_pro
     ranked = rank_pages(scores, data.id_order)
     timing["search"] = time.perf_counter() - start
     by_dim = _sweep_dims(model, name, queries, pages, dim, data, config.dims)
-    run = _Run(name, model_name(spec), _count_params(model), ranked, dim=dim, by_dim=by_dim, timing=timing)
+    run = _Run(name, model_name(spec), _count_params(model), ranked, dim=dim, by_dim=by_dim, timing=timing,
+               vectors_per_page=1.0, bytes_per_page=float(dim * pages.dtype.itemsize))  # fmt: skip
     if config.hybrid:
         run.scores = scores  # kept for hybrid fusion
     del model
     if isinstance(spec, (str, os.PathLike)):  # loaded here: free it before the next model loads
+        _free_memory()
+    return run
+
+
+def _run_multivector(
+    name: str, spec: Any, model: Any, data: _Corpus, config: EvalConfig, show_progress: bool, timing: dict
+) -> _Run:
+    from pagefit.evaluation.maxsim import score_multivector_model
+
+    if config.dims:
+        logger.warning("%s is a multi-vector model: no Matryoshka dims to sweep", name)
+    result = score_multivector_model(model, data.image_paths, data.keys, data.query_texts,
+                                     batch_size=config.batch_size, show_progress=show_progress)  # fmt: skip
+    start = time.perf_counter()
+    ranked = rank_pages(result.scores, data.id_order)
+    timing |= result.timing
+    timing["search"] += time.perf_counter() - start
+    run = _Run(name, _describe(spec), _count_params(model), ranked, dim=result.dim, timing=timing,
+               vectors_per_page=result.vectors_per_page, bytes_per_page=result.bytes_per_page)  # fmt: skip
+    del model
+    if isinstance(spec, (str, os.PathLike)):
         _free_memory()
     return run
 
@@ -417,7 +445,10 @@ def _run_bm25(name: str, data: _Corpus, config: EvalConfig) -> _Run:
     scores = bm25_scores(data.texts, data.query_texts, settings)
     ranked = rank_pages(scores, data.id_order)
     timing = {"search": time.perf_counter() - start}
-    return _Run(name, BM25_NAME, None, ranked, timing=timing, settings=settings.describe(), scores=scores)
+    from pagefit.evaluation.storage import bm25_bytes_per_page
+
+    return _Run(name, BM25_NAME, None, ranked, timing=timing, settings=settings.describe(), scores=scores,
+                bytes_per_page=bm25_bytes_per_page(data.texts))  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------
@@ -507,6 +538,8 @@ def _add_reranked(
                 reranks=run.name,
                 reranker=reranker.name,
                 settings=run.settings,
+                vectors_per_page=run.vectors_per_page,
+                bytes_per_page=run.bytes_per_page,
             ),
         ]
     return result
@@ -603,6 +636,8 @@ def _build_report(runs: list[_Run], data: _Corpus, config: EvalConfig) -> Report
                 latency_ms=round(1000 * online / len(data.queries), 3),
                 vs_retriever=vs_retriever.get(run.name),
                 rerank_ms=None if not run.reranks or rerank_ms is None else round(rerank_ms, 3),
+                vectors_per_page=run.vectors_per_page,
+                bytes_per_page=run.bytes_per_page,
             )
         )
     records = {

@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING
 
 from pagefit._io import atomic_write_text
 from pagefit.evaluation.metrics import PRIMARY_METRIC
-from pagefit.evaluation.report import Report, format_comparison, format_interval, format_metric, format_params
+from pagefit.evaluation.report import (
+    Report,
+    format_bytes,
+    format_comparison,
+    format_interval,
+    format_metric,
+    format_params,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -88,6 +95,31 @@ def plot_params(report: Report) -> str | None:
     ax.set_xlabel("parameters")
     ax.set_ylabel(PRIMARY_METRIC.upper())
     ax.set_title("Model size vs retrieval quality")
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def plot_storage(report: Report) -> str | None:
+    """Bytes stored per page (log scale) vs NDCG@10: single-vector, multi-vector and BM25 entries."""
+    sized = [m for m in report.models if m.bytes_per_page and m.reranks is None]
+    if not sized:
+        return None
+    fig = _figure()
+    ax = fig.add_subplot()
+    for m in sized:
+        marker = "s" if (m.vectors_per_page or 0) > 1 else "^" if m.params is None else "o"
+        ax.scatter(m.bytes_per_page, m.metrics[PRIMARY_METRIC], s=40, marker=marker)
+        ax.annotate(
+            m.name,
+            (m.bytes_per_page, m.metrics[PRIMARY_METRIC]),
+            textcoords="offset points",
+            xytext=(5, 4),
+            fontsize=8,
+        )
+    ax.set_xscale("log")
+    ax.set_xlabel("bytes per page (log; o single-vector, ■ multi-vector, ▲ BM25 postings)")
+    ax.set_ylabel(PRIMARY_METRIC.upper())
+    ax.set_title("Storage vs retrieval quality")
     ax.grid(alpha=0.3)
     return _png(fig)
 
@@ -220,7 +252,11 @@ def render_html(report: Report, image_paths: Mapping[str, str]) -> str:
         autoescape=jinja2.select_autoescape(["html", "j2"]),
     )
     env.filters.update(
-        fmt=format_metric, params=format_params, vs_first=format_comparison, interval=format_interval
+        fmt=format_metric,
+        params=format_params,
+        vs_first=format_comparison,
+        interval=format_interval,
+        bytes=format_bytes,
     )
     pair = comparison_pair(report)
     thumbs = _Thumbnails(image_paths)
@@ -231,6 +267,7 @@ def render_html(report: Report, image_paths: Mapping[str, str]) -> str:
         kinds=kinds,
         params_plot=plot_params(report),
         dims_plot=plot_dims(report),
+        storage_plot=plot_storage(report),
         pair=pair,
         wins_plot=plot_wins_losses(report, *pair) if pair else None,
         examples=_examples(report, *pair, thumbs) if pair else [],

@@ -66,6 +66,10 @@ class ModelResult(BaseModel):
     rerank_ms: float | None = Field(
         None, description="for a reranked entry: time per query the reranker adds"
     )
+    vectors_per_page: float | None = Field(None, description="vectors stored per page (1 for single-vector)")
+    bytes_per_page: float | None = Field(
+        None, description="stored size of a page: vectors x dim x bytes per value (BM25: its postings)"
+    )
 
 
 class QueryResult(BaseModel):
@@ -130,6 +134,15 @@ def format_params(params: int | None) -> str:
         if params >= size:
             return f"{params / size:.1f}{unit}"
     return str(params)
+
+
+def format_bytes(size: float | None) -> str:
+    if size is None:
+        return "–"
+    for unit, scale in (("MB", 1e6), ("KB", 1e3)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size:.0f} B"
 
 
 def format_interval(interval: tuple[float, float] | None) -> str:
@@ -206,10 +219,12 @@ def markdown_report(report: Report) -> str:
     from pagefit.evaluation.rerank import rerank_markdown
 
     lines += rerank_markdown(report)
-    lines += ["", "## Timing", ""]
+    lines += ["", "## Storage and timing", ""]
     rows = [
         [
             m.name,
+            format_bytes(m.bytes_per_page),
+            format_metric(m.vectors_per_page, 1),
             format_metric(m.latency_ms, 1),
             *(
                 format_metric(m.timing.get(k), 2)
@@ -218,7 +233,19 @@ def markdown_report(report: Report) -> str:
         ]
         for m in report.models
     ]
-    lines += _table(["model", "ms/query", "encode pages s", "encode queries s", "search s", "rerank s"], rows)
+    lines += _table(
+        [
+            "model",
+            "bytes/page",
+            "vectors/page",
+            "ms/query",
+            "encode pages s",
+            "encode queries s",
+            "search s",
+            "rerank s",
+        ],
+        rows,
+    )
     return "\n".join(lines) + "\n"
 
 

@@ -47,6 +47,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pagefit.errors import PagefitError
+from pagefit.models.ocr_colminilm import NAME as OCR_COLMINILM
+from pagefit.models.ocr_colminilm import build_ocr_colminilm
 from pagefit.models.ocr_minilm import NAME as OCR_MINILM
 from pagefit.models.ocr_minilm import build_ocr_minilm
 
@@ -57,7 +59,10 @@ __all__ = ["BUILTIN_MODELS", "inspect_model_folder", "load_model", "model_name"]
 
 logger = logging.getLogger(__name__)
 
-BUILTIN_MODELS: dict[str, Callable[..., SentenceTransformer]] = {OCR_MINILM: build_ocr_minilm}
+BUILTIN_MODELS: dict[str, Callable[..., SentenceTransformer]] = {
+    OCR_MINILM: build_ocr_minilm,
+    OCR_COLMINILM: build_ocr_colminilm,  # multi-vector (a MultiVectorEncoder)
+}
 """Built-in model names and their builders (keyword arguments: device, truncate_dim, model_kwargs,
 processor_kwargs)."""
 
@@ -149,39 +154,50 @@ def _load_hub(name: str, *, trust_remote_code: bool, **kwargs: Any) -> SentenceT
         ) from e
 
 
-def _load_folder(path: Path, *, trust_remote_code: bool, **kwargs: Any) -> SentenceTransformer:
-    from sentence_transformers import SentenceTransformer
+def _model_class(path: Path) -> type:
+    """`MultiVectorEncoder` for a folder saved as one (``model_type`` in its ST config), else `SentenceTransformer`."""
+    from sentence_transformers import MultiVectorEncoder, SentenceTransformer
 
+    config = path / "config_sentence_transformers.json"
+    try:
+        model_type = _read_json(config).get("model_type") if config.is_file() else None
+    except (OSError, ValueError):
+        model_type = None
+    return MultiVectorEncoder if model_type == "MultiVectorEncoder" else SentenceTransformer
+
+
+def _load_folder(path: Path, *, trust_remote_code: bool, **kwargs: Any) -> SentenceTransformer:
+    model_class = _model_class(path)
+    if model_class.__name__ == "MultiVectorEncoder":
+        kwargs.pop("truncate_dim", None)  # token vectors have no Matryoshka truncation
     if trust_remote_code:
-        return SentenceTransformer(str(path), trust_remote_code=True, **kwargs)
+        return model_class(str(path), trust_remote_code=True, **kwargs)
     module_classes = inspect_model_folder(path)
     if not module_classes:
-        return _plain_load(path, **kwargs)
+        return _plain_load(path, model_class, **kwargs)
     # Private but deliberate: the hook ST's trainer uses for its own checkpoints (see module docs).
     # Without it pagefit fails closed: it never falls back to trusting the folder's code by itself.
-    loader = getattr(SentenceTransformer, _LOAD_HOOK, None)
+    loader = getattr(model_class, _LOAD_HOOK, None)
     if not callable(loader):
-        raise _missing_hook(path)
+        raise _missing_hook(path, model_class)
     return loader(str(path), module_classes, trust_remote_code=False, **kwargs)
 
 
-def _missing_hook(path: Path) -> PagefitError:
+def _missing_hook(path: Path, model_class: type) -> PagefitError:
     import sentence_transformers
 
     return PagefitError(
         f"model folder {path} holds pagefit modules, and the installed sentence-transformers "
         f"{sentence_transformers.__version__} lacks the hook pagefit loads them through safely "
-        f"(SentenceTransformer.{_LOAD_HOOK}): install the version pagefit pins "
+        f"({model_class.__name__}.{_LOAD_HOOK}): install the version pagefit pins "
         "(`pip install 'sentence-transformers==6.2.0'`), or pass --trust-remote-code "
         "(trust_remote_code=True) only if you trust this folder's code"
     )
 
 
-def _plain_load(path: Path, **kwargs: Any) -> SentenceTransformer:
-    from sentence_transformers import SentenceTransformer
-
+def _plain_load(path: Path, model_class: type, **kwargs: Any) -> SentenceTransformer:
     try:
-        return SentenceTransformer(str(path), trust_remote_code=False, **kwargs)
+        return model_class(str(path), trust_remote_code=False, **kwargs)
     except ValueError as e:
         if "trust_remote_code" in str(e):
             raise PagefitError(f"model folder {path} needs its own code to load: {_TRUST_HINT}") from e

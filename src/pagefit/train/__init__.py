@@ -126,6 +126,10 @@ def _run(config: TrainConfig, resume_from: str | None) -> TrainResult:
         record = {"precision": precision, "base": base, "final": final, "by_dim": by_dim,
                   "train_metrics": output.metrics, "resumed_from": resume_from,
                   "world_size": trainer.args.world_size, "selection": selection}  # fmt: skip
+        from pagefit.train.multivector import apply_token_pooling, eval_pages
+
+        if pooling := apply_token_pooling(trainer.model, config, eval_pages(evaluator)):
+            data.summary["token_pooling"] = pooling  # saved with the model: vectors per page it leaves
         summary = _finish(trainer, config, data, record, started)
     trainer.accelerator.wait_for_everyone()
     return TrainResult(out, config, base, final, by_dim, summary, trainer.model)

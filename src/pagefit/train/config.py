@@ -87,6 +87,30 @@ class TrainConfig(BaseModel):
     )
     gradient_checkpointing: bool = False
 
+    # Multi-vector (late-interaction) models: see `pagefit.train.multivector`
+    multi_vector: bool = Field(
+        False,
+        description="Load `model` as a multi-vector (ColBERT/ColPali-style) MultiVectorEncoder scored by "
+        "MaxSim; a plain backbone gets a fresh 128-d token projection, a Col* checkpoint keeps its own.",
+    )
+    head_lr: float | None = Field(
+        None, gt=0, description="Multi-vector: learning rate of the fresh token projection (default: lr)."
+    )
+    unfreeze_top_layers: int | None = Field(
+        None,
+        gt=0,
+        description="Multi-vector: train only the top N language-model layers and the projection "
+        "(the rest stays frozen).",
+    )
+    token_pooling: Literal["none", "hierarchical"] = Field(
+        "none",
+        description="Multi-vector: bake hierarchical token pooling of page vectors into the saved model.",
+    )
+    pool_factor: float = Field(
+        2.0, ge=1, description="Token pooling: keep about 1/pool_factor of each page's vectors."
+    )
+    max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm.")
+
     # Data
     data: str | None = Field(
         None,
@@ -172,6 +196,10 @@ class TrainConfig(BaseModel):
             raise ValueError("architecture 'router' needs both text_model and image_model")
         if self.architecture == "load" and not self.model:
             raise ValueError("architecture 'load' needs a model")
+        if self.multi_vector and (self.matryoshka_dims or self.truncate_dim):
+            raise ValueError(
+                "multi_vector models have no Matryoshka dimensions: set matryoshka_dims and truncate_dim to none"
+            )
         if self.truncate_dim and self.matryoshka_dims and self.truncate_dim not in self.matryoshka_dims:
             raise ValueError(
                 f"truncate_dim {self.truncate_dim} is not one of the matryoshka_dims {self.matryoshka_dims}"
@@ -279,7 +307,9 @@ def _check_keys(values: dict[str, Any], where: str, schema: type[BaseModel] = Tr
 
 
 def validate_config(
-    values: dict[str, Any], schema: type[ConfigT] = TrainConfig, origins: dict[str, str] | None = None  # type: ignore[assignment]
+    values: dict[str, Any],
+    schema: type[ConfigT] = TrainConfig,
+    origins: dict[str, str] | None = None,  # type: ignore[assignment]
 ) -> ConfigT:
     """`schema(**values)` (default `TrainConfig`) with validation errors as one actionable line.
 

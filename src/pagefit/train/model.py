@@ -95,11 +95,14 @@ def build_model(config: TrainConfig, precision: Precision) -> SentenceTransforme
     """The untrained model: `config.model` as loaded, or a Router of `text_model` and `image_model`."""
     from pagefit.models import require_modality
 
-    model = (
-        compose_router(config, precision)
-        if config.architecture == "router"
-        else _load(config.model, config, precision)
-    )
+    if config.multi_vector:
+        from pagefit.train.multivector import load_multivector_model
+
+        model = load_multivector_model(config, _load_kwargs(config, precision, images=True))
+    elif config.architecture == "router":
+        model = compose_router(config, precision)
+    else:
+        model = _load(config.model, config, precision)
     require_modality(model, "text", role="the query encoder of `pagefit train`")
     require_modality(model, "image", role="the page encoder of `pagefit train`")
     model.model_card_data.local_files_only = True

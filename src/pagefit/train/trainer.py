@@ -246,6 +246,10 @@ def build_trainer(
 
     set_seed(config.seed)  # before building: a Router's projections start from random weights
     model = build_model(config, precision)
+    from pagefit.train.multivector import build_multivector_trainer, is_multi_vector
+
+    if is_multi_vector(model):  # token vectors + MaxSim: its own loss, evaluator and trainer class
+        return build_multivector_trainer(config, data, out, precision, model)
     check_dims(model, config)
     if config.lora:
         add_lora(model, config)
