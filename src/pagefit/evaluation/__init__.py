@@ -386,7 +386,7 @@ def _run_multivector(
     ranked = rank_pages(result.scores, data.id_order)
     timing |= result.timing
     timing["search"] += time.perf_counter() - start
-    run = _Run(name, _describe(spec), _count_params(model), ranked, dim=result.dim, timing=timing,
+    run = _Run(name, model_name(spec), _count_params(model), ranked, dim=result.dim, timing=timing,
                vectors_per_page=result.vectors_per_page, bytes_per_page=result.bytes_per_page)  # fmt: skip
     del model
     if isinstance(spec, (str, os.PathLike)):

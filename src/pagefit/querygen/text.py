@@ -764,7 +764,7 @@ class TextQueryGenerator:
                 logger.debug("dropped a malformed question: %r", text)
                 continue
             toks = text.lower().split()
-            if any(a == b for a, b in zip(toks, toks[1:], strict=False)):
+            if any(a == b for a, b in itertools.pairwise(toks)):
                 continue  # "chart of plot fit fit"
             if text and len(words(text)) >= 2 and text.lower() not in seen:
                 seen.add(text.lower())
