@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CORPUS_COLUMNS",
+    "Page",
     "corpus_image_paths",
+    "corpus_pages",
     "load_corpus",
     "load_manifest",
     "page_image_path",
@@ -89,3 +92,38 @@ def corpus_image_paths(corpus: str | os.PathLike[str], pages: datasets.Dataset |
     pages = load_corpus(corpus) if pages is None else pages
     root = Path(corpus).resolve()
     return [str(root / image) for image in pages["image"]]
+
+
+@dataclass(frozen=True)
+class Page:
+    """One corpus page as the stages see it (generators, mining, reranker data)."""
+
+    page_id: str
+    doc_id: str
+    page_number: int
+    image_path: str  # absolute
+    image_hash: str
+    text: str = ""
+    image: str = ""  # as stored in the corpus: relative to the corpus folder
+
+
+def corpus_pages(corpus: str | os.PathLike[str], pages: datasets.Dataset | None = None) -> list[Page]:
+    """The corpus rows as `Page`s, in row order (absolute image paths)."""
+    pages = load_corpus(corpus) if pages is None else pages
+    paths = corpus_image_paths(corpus, pages)
+    columns = ["page_id", "doc_id", "page_number", "image_hash", "text", "image"]
+    cols = pages.select_columns([c for c in columns if c in pages.column_names]).to_dict()
+    n = len(paths)
+    return [
+        Page(str(pid), str(doc), int(num), path, key or "", text or "", image)
+        for pid, doc, num, key, text, image, path in zip(
+            cols["page_id"],
+            cols["doc_id"],
+            cols["page_number"],
+            cols.get("image_hash", [""] * n),
+            cols.get("text", [""] * n),
+            cols["image"],
+            paths,
+            strict=True,
+        )
+    ]

@@ -25,14 +25,16 @@ import os
 import shutil
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pydantic import BaseModel
 
 from pagefit import __version__
 from pagefit._io import atomic_write_json, prepare_out, publish, quiet_datasets, shards
+from pagefit.corpus import Page, corpus_pages
 from pagefit.errors import PagefitError
 from pagefit.models import model_name
 from pagefit.pairs import ALL_QUERIES, EVAL_QUERIES, PAIRS_META, load_pairs, load_pairs_meta
@@ -50,8 +52,7 @@ STATS_JSON = "mining_stats.json"
 STATS_PNG = "mining_scores.png"
 
 
-@dataclass
-class MineConfig:
+class MineConfig(BaseModel):
     """The settings of one `mine` run, saved in `pagefit_pairs.json` under "mine"."""
 
     pairs: str
@@ -76,16 +77,6 @@ class MineResult:
     seconds: float
     encode_seconds: float
     files: dict[str, Path] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class _CorpusPage:
-    page_id: str
-    doc_id: str
-    page_number: int
-    image: str  # as stored in the corpus (relative)
-    image_hash: str
-    path: str  # absolute
 
 
 class _CachedEncoder:
@@ -173,8 +164,8 @@ def _mine_candidates(
 
 def _choose(
     candidates: _Candidates | None,
-    positive: _CorpusPage,
-    pages: dict[str, _CorpusPage],
+    positive: Page,
+    pages: dict[str, Page],
     num_negatives: int,
     exclude_neighbors: int,
     relevant_hashes: set[str] = frozenset(),  # type: ignore[assignment]
@@ -248,30 +239,20 @@ def _plot(scores: dict[str, dict[str, list[float]]], path: Path, model: str) -> 
 # ---------------------------------------------------------------------------------------------
 
 
-def _corpus_pages(corpus_dir: Path) -> tuple[dict[str, _CorpusPage], dict[str, _CorpusPage]]:
+def _corpus_pages(corpus_dir: Path) -> tuple[dict[str, Page], dict[str, Page]]:
     """Pages by absolute image path (the first page using a file) and by page id."""
-    from pagefit.corpus import corpus_image_paths, load_corpus
-
-    table = load_corpus(corpus_dir)
-    paths = corpus_image_paths(corpus_dir, table)
-    cols = table.select_columns(["page_id", "doc_id", "page_number", "image", "image_hash"]).to_dict()
-    by_id = {
-        pid: _CorpusPage(pid, doc, int(num), img, key, path)
-        for path, pid, doc, num, img, key in zip(
-            paths, cols["page_id"], cols["doc_id"], cols["page_number"], cols["image"], cols["image_hash"], strict=True
-        )
-    }  # fmt: skip
-    by_path: dict[str, _CorpusPage] = {}
+    by_id = {page.page_id: page for page in corpus_pages(corpus_dir)}
+    by_path: dict[str, Page] = {}
     for page in by_id.values():
-        by_path.setdefault(page.path, page)
+        by_path.setdefault(page.image_path, page)
     return by_path, by_id
 
 
 def _split_rows(
     ds: datasets.Dataset,
     mined: dict[tuple[str, str], _Candidates],
-    pages: dict[str, _CorpusPage],
-    by_id: dict[str, _CorpusPage],
+    pages: dict[str, Page],
+    by_id: dict[str, Page],
     config: MineConfig,
 ) -> tuple[dict[str, list[Any]], dict[str, list[float]], int]:
     n = config.num_negatives
@@ -285,7 +266,7 @@ def _split_rows(
         relevant.setdefault(query, set()).add(by_id[page_id].image_hash)
     for query, page_id, doc_id in zip(ds["query"], ds["page_id"], ds["doc_id"], strict=True):
         positive = by_id[page_id]
-        candidates = mined.get((query, positive.path))
+        candidates = mined.get((query, positive.image_path))
         picked = _choose(candidates, positive, pages, n, config.exclude_neighbors, relevant[query])
         if picked is None:
             dropped += 1
@@ -300,7 +281,7 @@ def _split_rows(
     return data, scores, dropped
 
 
-def _check_pages(dsd: datasets.DatasetDict, by_id: dict[str, _CorpusPage], corpus_dir: Path) -> None:
+def _check_pages(dsd: datasets.DatasetDict, by_id: dict[str, Page], corpus_dir: Path) -> None:
     unknown = sorted({pid for ds in dsd.values() for pid in ds["page_id"]} - by_id.keys())
     if unknown:
         shown = ", ".join(unknown[:10]) + (f" and {len(unknown) - 10} more" if len(unknown) > 10 else "")
@@ -367,8 +348,9 @@ def mine(
         )
 
     st_model = _load(model, trust_remote_code)
-    config = MineConfig(str(pairs_dir.resolve()), str(corpus_dir), model_name(model), num_negatives, range_max,
-                        relative_margin, exclude_neighbors, batch_size)  # fmt: skip
+    config = MineConfig(pairs=str(pairs_dir.resolve()), corpus=str(corpus_dir), model=model_name(model),
+                        num_negatives=num_negatives, range_max=range_max, relative_margin=relative_margin,
+                        exclude_neighbors=exclude_neighbors, batch_size=batch_size)  # fmt: skip
     encoder = _CachedEncoder(st_model, {p: v.image_hash for p, v in pages.items()}, batch_size, show_progress)
     split_docs = split_documents(meta, dsd)
     out_dsd, scores, dropped = {}, {}, {}
@@ -377,7 +359,7 @@ def mine(
         # Candidates come only from pages of this split's documents: no page crosses the split.
         own = [path for path, page in pages.items() if page.doc_id in split_docs.get(split, set())]
         if len(dsd[split]) and own:
-            positives = [by_id[pid].path for pid in dsd[split]["page_id"]]
+            positives = [by_id[pid].image_path for pid in dsd[split]["page_id"]]
             mined = _mine_candidates(encoder, dsd[split]["query"], positives, own,
                                      min(range_max, len(set(own) | set(positives))), relative_margin)  # fmt: skip
         data, scores[split], dropped[split] = _split_rows(dsd[split], mined, pages, by_id, config)
@@ -446,7 +428,7 @@ def _write(
                 shutil.copy2(pairs_dir / name, tmp / name)
         _plot(scores, tmp / STATS_PNG, config.model)
         result.seconds = round(time.perf_counter() - start, 2)
-        summary = {"config": asdict(config), "rows": result.rows, "dropped": result.dropped, "stats": result.stats,
+        summary = {"config": config.model_dump(), "rows": result.rows, "dropped": result.dropped, "stats": result.stats,
                    "seconds": result.seconds, "encode_seconds": result.encode_seconds}  # fmt: skip
         atomic_write_json(tmp / STATS_JSON, summary)
         atomic_write_json(tmp / PAIRS_META, {**meta, "pagefit_version": __version__, "kind": "mined",

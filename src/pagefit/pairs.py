@@ -32,9 +32,11 @@ import tempfile
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, Field
 
 from pagefit import __version__
 from pagefit._io import (
@@ -85,8 +87,7 @@ _SOURCE_KEYS = ("source", "file", "filename", "path", "document")
 _PAGE_KEYS = ("page_number", "page", "page_no")
 
 
-@dataclass
-class PairsConfig:
+class PairsConfig(BaseModel):
     """The settings of one `pairs` run, saved in `pagefit_pairs.json`."""
 
     corpus: str
@@ -97,7 +98,7 @@ class PairsConfig:
     seed: int = 0
     filter_model: str | None = None
     filter_top_k: int = 10
-    generator: dict[str, Any] = field(default_factory=dict)
+    generator: dict[str, Any] = Field(default_factory=dict)
 
 
 @dataclass
@@ -209,27 +210,6 @@ def read_user_queries(path: str | os.PathLike[str], pages: datasets.Dataset) -> 
 # ---------------------------------------------------------------------------------------------
 # Synthetic queries
 # ---------------------------------------------------------------------------------------------
-
-
-def corpus_pages(corpus: str | os.PathLike[str], pages: datasets.Dataset) -> list[Page]:
-    """The corpus rows as generator pages (absolute image paths)."""
-    from pagefit.corpus import corpus_image_paths
-    from pagefit.querygen import Page
-
-    paths = corpus_image_paths(corpus, pages)
-    cols = pages.select_columns(["page_id", "doc_id", "page_number", "image_hash", "text"]).to_dict()
-    return [
-        Page(pid, doc, int(num), path, key, text or "")
-        for pid, doc, num, key, text, path in zip(
-            cols["page_id"],
-            cols["doc_id"],
-            cols["page_number"],
-            cols["image_hash"],
-            cols["text"],
-            paths,
-            strict=True,
-        )
-    ]
 
 
 def _generated_queries(
@@ -596,6 +576,8 @@ def pairs(
     dropped: list[dict[str, Any]] = []
     pages: list[Page] = []
     if generator is not None:
+        from pagefit.corpus import corpus_pages
+
         pages = corpus_pages(corpus_dir, table)
         made, filtered, failures, dropped = _generated_queries(generator, pages, per_page, show_progress)
         taken = {q.query_id for q in all_queries}
@@ -707,7 +689,7 @@ def _write(
 
         write_pairs_report(tmp, config.corpus, table, train_q, eval_q, filtered=filtered, failures=failures)
         result.seconds = round(time.perf_counter() - start, 2)
-        meta = {"pagefit_version": __version__, "kind": "pairs", "corpus": config.corpus, "config": asdict(config),
+        meta = {"pagefit_version": __version__, "kind": "pairs", "corpus": config.corpus, "config": config.model_dump(),
                 **{k: v for k, v in asdict(result).items() if k != "out"},
                 "queries_per_page": round(result.queries_per_page, 3)}  # fmt: skip
         atomic_write_json(tmp / PAIRS_META, meta)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pagefit._io import JsonCache
+from pagefit.corpus import Page
 
 __all__ = [
     "GeneratedQuery",
@@ -21,18 +22,6 @@ __all__ = [
     "parse_query_answer",
     "take_queries",
 ]
-
-
-@dataclass(frozen=True)
-class Page:
-    """One corpus page as a generator sees it."""
-
-    page_id: str
-    doc_id: str
-    page_number: int
-    image_path: str  # absolute
-    image_hash: str
-    text: str = ""
 
 
 @dataclass(frozen=True)

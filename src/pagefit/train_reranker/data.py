@@ -29,6 +29,7 @@ from pagefit.train.data import PAIRS_MARKER, negative_columns
 if TYPE_CHECKING:
     import datasets
 
+    from pagefit.corpus import Page
     from pagefit.train_reranker.config import RerankerConfig
 
 __all__ = ["EVALUATOR_NAME", "RerankerData", "load_reranker_data", "page_texts"]
@@ -46,13 +47,6 @@ class RerankerData:
     eval_samples: list[dict[str, Any]] | None
     direction: str
     summary: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class _Page:
-    page_id: str
-    doc_id: str
-    path: str
 
 
 def page_texts(paths: list[str]) -> dict[str, str]:
@@ -75,20 +69,15 @@ def _load_mined(config: RerankerConfig) -> tuple[datasets.DatasetDict, dict[str,
     return load_pairs(path, corpus=config.corpus), load_pairs_meta(path)
 
 
-def _corpus_pages(config: RerankerConfig, meta: dict[str, Any]) -> list[_Page]:
-    from pagefit.corpus import corpus_image_paths, load_corpus
+def _corpus_pages(config: RerankerConfig, meta: dict[str, Any]) -> list[Page]:
+    from pagefit.corpus import corpus_pages
 
     corpus = config.corpus or meta.get("corpus")
     if not corpus or not Path(corpus).is_dir():
         raise PagefitError(
             f"the corpus of {config.data} ({corpus}) is not a folder: pass --corpus (the `pagefit ingest` output)"
         )
-    pages = load_corpus(corpus)
-    paths = corpus_image_paths(corpus, pages)
-    return [
-        _Page(str(pid), str(did), str(Path(p).resolve()))
-        for pid, did, p in zip(pages["page_id"], pages["doc_id"], paths, strict=True)
-    ]
+    return corpus_pages(corpus)
 
 
 def _check_negatives(train: datasets.Dataset, config: RerankerConfig) -> list[str]:
@@ -274,11 +263,11 @@ def load_reranker_data(config: RerankerConfig) -> RerankerData:
     hard = _check_negatives(train, config)
     pages = _corpus_pages(config, meta)
     splits = {name: set(ds["doc_id"]) for name, ds in mined.items() if "doc_id" in ds.column_names}
-    train_pool = [p.path for p in pages if p.doc_id in splits.get("train", set())]
+    train_pool = [p.image_path for p in pages if p.doc_id in splits.get("train", set())]
     eval_ds = mined.get("eval")
-    eval_pool = [p.path for p in pages if p.doc_id in splits.get("eval", set())]
+    eval_pool = [p.image_path for p in pages if p.doc_id in splits.get("eval", set())]
     needs_text = config.document != "image" or config.bm25_negatives > 0
-    texts = page_texts([p.path for p in pages]) if needs_text else None
+    texts = page_texts([p.image_path for p in pages]) if needs_text else None
     rows = _training_rows(train, hard, train_pool, texts, config)
     if not any(negs for _, _, negs in rows):
         raise PagefitError(f"{config.data}: no negatives could be chosen for any training row")
