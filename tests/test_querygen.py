@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from pagefit.corpus import corpus_pages
 from pagefit.errors import PagefitError
-from pagefit.pairs import FAILURES, corpus_pages, pairs, read_failures
+from pagefit.pairs import FAILURES, pairs, read_failures
 from pagefit.querygen import GeneratedQuery, MalformedAnswerError, Page, ResponseCache, parse_query_answer
 from pagefit.querygen.filters import (
     FilterReport,
