@@ -317,6 +317,15 @@ def load_heldout(config: TrainConfig, raw_eval: datasets.Dataset | None) -> Held
     if config.eval_corpus:
         keep = list(range(len(table)))
         description = f"every page of the corpus {corpus_dir.resolve()}"
+        trained_on = set(meta.get("train_docs") or []) & set(table["doc_id"])
+        if trained_on:
+            logger.warning(
+                "the eval corpus %s holds %d document(s) of the train split (e.g. %s): pages the model "
+                "trained on compete with the relevant ones",
+                corpus_dir,
+                len(trained_on),
+                sorted(trained_on)[0],
+            )
     else:
         from pagefit.mine import split_documents
 
