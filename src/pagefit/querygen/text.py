@@ -22,7 +22,6 @@ languages get the language-neutral kinds (keyword, heading, table terms).
 
 from __future__ import annotations
 
-import itertools
 import logging
 import math
 import random
@@ -30,6 +29,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
+from itertools import pairwise
 from typing import Any
 
 from pagefit.querygen._base import GeneratedQuery, GenerationResult, Page
@@ -668,7 +668,7 @@ def well_formed_question(text: str) -> bool:
         return False
     last = toks[-1].lower().strip("'’")
     if (last in _BAD_END and not (last == "do" and re.match(r"^what (?:does|do|did)\b", text, re.I))) or any(
-        a.lower() == b.lower() for a, b in itertools.pairwise(toks)
+        a.lower() == b.lower() for a, b in pairwise(toks)
     ):
         return False
     return not any(t.endswith(("'", "’")) and not t[:-1].lower().endswith("s") for t in toks)
@@ -764,7 +764,7 @@ class TextQueryGenerator:
                 logger.debug("dropped a malformed question: %r", text)
                 continue
             toks = text.lower().split()
-            if any(a == b for a, b in itertools.pairwise(toks)):
+            if any(a == b for a, b in pairwise(toks)):
                 continue  # "chart of plot fit fit"
             if text and len(words(text)) >= 2 and text.lower() not in seen:
                 seen.add(text.lower())
