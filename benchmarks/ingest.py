@@ -55,8 +55,8 @@ def run_measured(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--docs", type=int, default=12)
-    parser.add_argument("--pages", type=int, default=8)
+    parser.add_argument("--docs", type=int, default=16)
+    parser.add_argument("--pages", type=int, default=16)
     parser.add_argument("--dpi", type=int, default=120)
     args = parser.parse_args()
 
