@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -55,8 +56,8 @@ def run_measured(cmd: list[str], env: dict[str, str]) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--docs", type=int, default=16)
-    parser.add_argument("--pages", type=int, default=16)
+    parser.add_argument("--docs", type=int, default=12)
+    parser.add_argument("--pages", type=int, default=20)
     parser.add_argument("--dpi", type=int, default=120)
     args = parser.parse_args()
 
@@ -86,8 +87,9 @@ def main() -> None:
     seconds, rss = run_measured(ingest_cmd(1, "tiff"), env)
     rows.append(("pagefit ingest --image-format tiff", seconds, rss))
     # peak RSS as the corpus grows: twice the documents, one worker
-    more = write_sample_documents(work / "more", n_docs=2 * args.docs, pages_per_doc=args.pages, seed=1,
-                                  with_images=False).docs_dir  # fmt: skip
+    more = work / "more"  # the same documents twice, under two folders: twice the pages
+    for copy in ("a", "b"):
+        shutil.copytree(docs, more / copy)
     seconds, rss_big = run_measured([pagefit, "ingest", str(more), "--out", str(work / "corpus-big"), "--ocr",
                                      "never", "--dpi", str(args.dpi), "--no-progress"], env)  # fmt: skip
 
