@@ -206,8 +206,15 @@ def test_train_killed_after_a_checkpoint_resumes_to_the_same_model(tmp_path: Pat
             "--set", "save_every=1", "--set", "eval_split=null", "--no-progress"]  # fmt: skip
     out = tmp_path / "model"
     target = rng.randint(1, steps - 2)
-    ready = out / "checkpoints" / f"checkpoint-{target}" / "trainer_state.json"
-    assert kill_when([PAGEFIT, "train", str(mined), "--out", str(out), *args], ready.is_file,
+
+    def ready() -> bool:  # a complete checkpoint at or past the target (older ones are rotated away)
+        done = [
+            int(p.parent.name.split("-")[1])
+            for p in (out / "checkpoints").glob("checkpoint-*/trainer_state.json")
+        ]
+        return max(done, default=0) >= target
+
+    assert kill_when([PAGEFIT, "train", str(mined), "--out", str(out), *args], ready,
                      delay=rng.random() * 0.5, env=env)  # fmt: skip
     assert not (out / "train_summary.json").exists()
     full_env = {**os.environ, **env}
