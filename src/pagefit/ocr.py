@@ -31,10 +31,6 @@ _engine_lock = threading.Lock()
 # Pages are upright renders and scans: no per-line 180-degree angle classifier. A tuned detector size
 # is left to benchmarks/ocr.py to justify (speed and word recall against rapidocr's defaults).
 ENGINE_PARAMS: dict[str, object] = {"Global.use_cls": False}
-    "Global.use_cls": False,
-    "Det.limit_type": "max",
-    "Det.limit_side_len": 1280,
-}
 
 
 class PageTextCache:
