@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -58,15 +59,19 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=12)
     parser.add_argument("--pages", type=int, default=8)
     parser.add_argument("--dpi", type=int, default=120)
+    parser.add_argument("--copies", type=int, default=3, help="copies of the generated documents")
     args = parser.parse_args()
 
     from pagefit.demo.documents import write_sample_documents
 
     work = Path(tempfile.mkdtemp(prefix="pagefit-bench-ingest-"))
-    docs = write_sample_documents(
+    sample = write_sample_documents(
         work / "sample", n_docs=args.docs, pages_per_doc=args.pages, seed=0, with_images=False
     ).docs_dir
-    n_pages = args.docs * args.pages
+    docs = work / "docs"  # the generator's names run out past ~100 pages: repeat its documents
+    for copy in range(args.copies):
+        shutil.copytree(sample, docs / f"set{copy}")
+    n_pages = args.docs * args.pages * args.copies
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "PAGEFIT_CACHE_DIR": str(work / "cache")}
     pagefit = str(Path(sys.executable).with_name("pagefit"))
 
@@ -86,13 +91,16 @@ def main() -> None:
     seconds, rss = run_measured(ingest_cmd(1, "tiff"), env)
     rows.append(("pagefit ingest --image-format tiff", seconds, rss))
     # peak RSS as the corpus grows: twice the documents, one worker
-    more = write_sample_documents(work / "more", n_docs=2 * args.docs, pages_per_doc=args.pages, seed=1,
-                                  with_images=False).docs_dir  # fmt: skip
+    more = work / "more"  # the same documents twice, under two folders: twice the pages
+    for copy in ("a", "b"):
+        shutil.copytree(docs, more / copy)
     seconds, rss_big = run_measured([pagefit, "ingest", str(more), "--out", str(work / "corpus-big"), "--ocr",
                                      "never", "--dpi", str(args.dpi), "--no-progress"], env)  # fmt: skip
 
     base = rows[0][1]
-    print(f"{n_pages} pages ({args.docs} PDFs x {args.pages}) at {args.dpi} dpi, {os.cpu_count()} CPUs")
+    print(
+        f"{n_pages} pages ({args.copies} x {args.docs} PDFs x {args.pages}) at {args.dpi} dpi, {os.cpu_count()} CPUs"
+    )
     print(f"{'run':45s} {'seconds':>8s} {'pages/s':>8s} {'vs bare':>8s} {'peak RSS':>10s}")
     for name, seconds, rss in rows:
         print(f"{name:45s} {seconds:8.2f} {n_pages / seconds:8.1f} {base / seconds:7.2f}x {rss:8.0f} MiB")
@@ -113,7 +121,7 @@ def main() -> None:
             Goal("peak RSS, 1 worker, vs the bare loop", rows[1][2] / rows[0][2], 3.0, higher_is_better=False,
                  detail=f"{rows[1][2]:.0f} vs {rows[0][2]:.0f} MiB"),
         ],
-        notes=[f"{n_pages} pages ({args.docs} PDFs x {args.pages}) at {args.dpi} dpi, --ocr never; a second run "
+        notes=[f"{n_pages} pages ({args.copies} x {args.docs} PDFs x {args.pages}) at {args.dpi} dpi, --ocr never; a second run "
                f"with every document unchanged took {rows[3][1]:.1f} s"],
     )  # fmt: skip
 

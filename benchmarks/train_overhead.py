@@ -166,6 +166,7 @@ def main() -> None:
         "--max-pixels", type=int, default=128 * 128, help="the processor's bound on page pixels"
     )
     parser.add_argument("--skip-scans", action="store_true")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds; the best of each side counts")
     args = parser.parse_args()
     import logging
 
@@ -181,7 +182,7 @@ def main() -> None:
     data = pairs_folder(work / "pairs", pages)
     sides: dict[str, list[float]] = {"plain": [], "pagefit": []}
     peak_gb: dict[str, float] = {}
-    for round_ in range(2):  # alternate, so machine load hits both alike
+    for round_ in range(args.rounds):  # alternate, so machine load hits both alike
         for side, run in (("plain", plain_script), ("pagefit", pagefit_train)):
             _reset_peak(args.device)
             sides[side].append(run(model_dir, data, args, work / f"{side}{round_}"))

@@ -39,7 +39,12 @@ def disk_error_message(error: OSError) -> str | None:
         return None
     where = error.filename or "the output folder"
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
-        todo = "free some space (or choose --out on another disk) and run the same command again"
-    else:
-        todo = "choose a folder you can write (--out) or fix its permissions, then run the command again"
-    return f"cannot write {where}: {what}; {todo}"
+        return (
+            f"cannot write {where}: {what}; free some space (or choose --out on another disk) "
+            "and run the same command again"
+        )
+    verb = "write" if error.errno == errno.EROFS else "access"  # EACCES/EPERM also come from reading
+    return (
+        f"cannot {verb} {where}: {what}; for an output, choose a folder you can write (--out); for an input, "
+        "fix its permissions; then run the command again"
+    )

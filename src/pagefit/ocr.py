@@ -27,14 +27,9 @@ TextSource = Literal["pdf", "ocr", "none"]
 _engine = None
 _engine_lock = threading.Lock()
 
-# Pages are upright renders and scans: no per-line angle classifier. Detection on the page scaled so
-# that its longer side is at most 1280 px (rapidocr's default scales the *shorter* side up to 736).
-# benchmarks/ocr.py measures both against rapidocr's defaults, speed and word recall.
-ENGINE_PARAMS: dict[str, object] = {
-    "Global.use_cls": False,
-    "Det.limit_type": "max",
-    "Det.limit_side_len": 1280,
-}
+# Pages are upright renders and scans: no per-line 180-degree angle classifier. A tuned detector size
+# is left to benchmarks/ocr.py to justify (speed and word recall against rapidocr's defaults).
+ENGINE_PARAMS: dict[str, object] = {"Global.use_cls": False}
 
 
 class PageTextCache:

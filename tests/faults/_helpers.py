@@ -133,7 +133,7 @@ def readonly_folder(folder: Path) -> Iterator[Path]:
 # -------------------------------------------------------------------------------------------------------- kills
 
 
-def kill_when(cmd: list[str], ready: Callable[[], bool], *, delay: float = 0.0, timeout: float = 120,
+def kill_when(cmd: list[str], ready: Callable[[], bool], *, delay: float = 0.0, timeout: float = 600,
               env: dict[str, str] | None = None) -> bool:  # fmt: skip
     """Start `cmd`, SIGKILL it `delay` s after `ready()` first holds; False if it finished first."""
     proc = subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,

@@ -189,3 +189,22 @@ def test_a_diverging_loss_stops_training_and_saves_no_model(tmp_path: Path, monk
         for file in checkpoint.rglob("model.safetensors"):
             for tensor in load_file(file).values():
                 assert math.isfinite(float(tensor.float().abs().max()))
+
+
+def test_a_new_stage_registers_its_folder_kind(tmp_path: Path) -> None:
+    """The extension point for index/ and train-reranker/ outputs: register, then be named in errors."""
+    from pagefit._kinds import _KINDS, FolderKind, detect_kind, register_kind, wrong_folder
+
+    index = tmp_path / "index"
+    index.mkdir()
+    (index / "index_manifest.json").write_text("{}")
+    saved = list(_KINDS)
+    try:
+        register_kind(
+            FolderKind("index", "an index", "pagefit index", lambda p: (p / "index_manifest.json").is_file())
+        )
+        assert detect_kind(index) == "index"
+        message = str(wrong_folder(index, "corpus"))
+        assert message.startswith(f"{index} is an index (made by `pagefit index`), not a corpus:")
+    finally:
+        _KINDS[:] = saved

@@ -230,6 +230,10 @@ def best_checkpoint(trainer: SentenceTransformerTrainer) -> BestCheckpoint:
 
 def final_evaluation(trainer: SentenceTransformerTrainer) -> dict[str, float]:
     """The trained model's evaluation: the one run at the last step when there was one, else a new one."""
+    if (
+        trainer.evaluator is None and trainer.eval_dataset is None
+    ):  # eval_split: null trains without evaluation
+        return {}
     last = next(c for c in trainer.callback_handler.callbacks if type(c).__name__ == "LastEvaluation")
     if last.step == trainer.state.global_step and last.metrics:
         return last.metrics
