@@ -76,12 +76,14 @@ def test_cli_trains_a_multivector_preset(tmp_path, tiny_qwen3vl_path):
     res = CliRunner().invoke(
         app,
         ["train", str(mined), "--out", str(out), "--preset", "qwen3-vl-2b-multivector", "--model",
-         str(tiny_qwen3vl_path), "--max-steps", "1", "--batch-size", "4", "--no-progress",
+         str(tiny_qwen3vl_path), "--max-steps", "1", "--batch-size", "4", "--no-progress", "--lora",
          "--set", "precision=fp32", "--set", "attn_implementation=null", "--set", "max_pixels=null",
          "--set", "min_pixels=null", "--set", "encode_batch_size=4"],
     )  # fmt: skip
     assert res.exit_code == 0, res.output
-    assert isinstance(load_model(out, device="cpu"), MultiVectorEncoder)
+    saved = load_model(out, device="cpu")  # LoRA adapters merged: loads without peft
+    assert isinstance(saved, MultiVectorEncoder) and not any("lora_" in k for k in saved.state_dict())
+    assert json.loads((out / "train_summary.json").read_text())["lora"] is True
     res = CliRunner().invoke(
         app, ["train", str(mined), "--out", str(tmp_path / "x"), "--model", "ocr-colminilm"]
     )
