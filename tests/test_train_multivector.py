@@ -53,8 +53,9 @@ def test_ocr_colminilm_preset_trains_pools_saves_and_reloads(tmp_path):
     mined = write_pairs(tmp_path / "data")
     images = abs_images(tmp_path / "data")
     out = tmp_path / "model"
+    # evaluated at the last step only: that step is the one handed over, whatever the selection rule
     result = train(preset="ocr-colminilm", data=str(mined), output=str(out), max_steps=2, batch_size=4,
-                   token_pooling="hierarchical", show_progress=False)  # fmt: skip
+                   eval_every=2, token_pooling="hierarchical", show_progress=False)  # fmt: skip
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["steps"] == 2 and summary["preset"] == "ocr-colminilm"
     assert {"ndcg@10", "map@100"} <= set(summary["final_metrics"]) and summary["base_metrics"]
@@ -63,7 +64,10 @@ def test_ocr_colminilm_preset_trains_pools_saves_and_reloads(tmp_path):
     assert result.model.similarity_fn_name == "maxsim"
     reloaded = _assert_reload_identical(result, images)  # pooling included: it is part of the saved model
     _assert_maxsim_matches_colbert(reloaded, images)
-    # the fresh projection and the shared MiniLM both moved
+    # the fresh projection (built under the run's seed) and the shared MiniLM both moved
+    from transformers import set_seed
+
+    set_seed(result.config.seed)
     before = load_model("ocr-colminilm", device="cpu").state_dict()
     after = reloaded.state_dict()
     moved = [k for k in after if k in before and not torch.allclose(before[k], after[k])]
@@ -76,16 +80,28 @@ def test_cli_trains_a_multivector_preset(tmp_path, tiny_qwen3vl_path):
     res = CliRunner().invoke(
         app,
         ["train", str(mined), "--out", str(out), "--preset", "qwen3-vl-2b-multivector", "--model",
-         str(tiny_qwen3vl_path), "--max-steps", "1", "--batch-size", "4", "--no-progress",
+         str(tiny_qwen3vl_path), "--max-steps", "1", "--batch-size", "4", "--no-progress", "--lora",
          "--set", "precision=fp32", "--set", "attn_implementation=null", "--set", "max_pixels=null",
          "--set", "min_pixels=null", "--set", "encode_batch_size=4"],
     )  # fmt: skip
     assert res.exit_code == 0, res.output
-    assert isinstance(load_model(out, device="cpu"), MultiVectorEncoder)
+    saved = load_model(out, device="cpu")  # LoRA adapters merged: loads without peft
+    assert isinstance(saved, MultiVectorEncoder) and not any("lora_" in k for k in saved.state_dict())
+    assert json.loads((out / "train_summary.json").read_text())["lora"] is True
     res = CliRunner().invoke(
-        app, ["train", str(mined), "--out", str(tmp_path / "x"), "--model", "ocr-colminilm"]
+        app,
+        [
+            "train",
+            str(mined),
+            "--out",
+            str(tmp_path / "x"),
+            "--model",
+            "ocr-colminilm",
+            "--matryoshka-dims",
+            "64,32",
+        ],
     )
-    # the default preset's Matryoshka dims do not apply to token vectors: an actionable error
+    # Matryoshka dims do not apply to token vectors: an actionable error
     assert isinstance(res.exception, PagefitError) and "--matryoshka-dims none" in str(res.exception)
 
 

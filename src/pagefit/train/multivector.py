@@ -228,9 +228,9 @@ def build_multivector_trainer(
         CachedMultiVectorMultipleNegativesRankingLoss,
     )
 
-    from pagefit.train.data import build_evaluator
+    from pagefit.train import data as train_data
+    from pagefit.train import trainer as base
     from pagefit.train.model import add_lora, uses_router
-    from pagefit.train.trainer import _last_eval_callback, training_args
 
     if config.matryoshka_dims or config.truncate_dim:
         raise PagefitError(
@@ -242,13 +242,19 @@ def build_multivector_trainer(
     if config.lora:
         add_lora(model, config)
     evaluator = None
-    if data.eval is not None:
-        evaluator = multivector_evaluator(build_evaluator(data.eval, batch_size=config.encode_batch_size))
+    # The single-vector evaluator (the same eval corpus, held-out pages included where the data has
+    # them), re-scored by MaxSim.
+    heldout = {"heldout": data.heldout} if getattr(data, "heldout", None) is not None else {}
+    if data.eval is not None or heldout:
+        single = train_data.build_evaluator(data.eval, batch_size=config.encode_batch_size, **heldout)
+        evaluator = multivector_evaluator(single)
         data.summary |= {"eval_queries": len(evaluator.queries), "eval_corpus": len(evaluator.corpus)}
+        if describe := getattr(train_data, "describe_eval_corpus", None):
+            data.summary |= describe(data)
     columns = list(
         dict.fromkeys([*data.train.column_names, *(data.eval.column_names if data.eval is not None else [])])
     )
-    base_args = training_args(
+    base_args = base.training_args(
         config, out, precision, columns, router=uses_router(model), evaluate=evaluator is not None
     )
     trainer = _trainer_class()(
@@ -258,13 +264,34 @@ def build_multivector_trainer(
         eval_dataset=data.eval if config.eval_loss else None,
         loss=CachedMultiVectorMultipleNegativesRankingLoss(model, mini_batch_size=config.mini_batch_size),
         evaluator=evaluator,
-        callbacks=[_last_eval_callback()],
+        callbacks=_callbacks(base),
     )
-    if not config.show_progress:
-        from transformers import PrinterCallback
-
-        trainer.remove_callback(PrinterCallback)
+    _progress(trainer, config)
     return trainer, evaluator
+
+
+def _callbacks(base: Any) -> list[Any]:
+    """The single-vector run's callbacks: the last evaluation, and best-checkpoint selection where the
+    trainer module has it (`pagefit.train` reads both back after training)."""
+    callbacks = [base._last_eval_callback()]
+    if best := getattr(base, "best_checkpoint_callback", None):
+        callbacks.append(best())
+    return callbacks
+
+
+def _progress(trainer: Any, config: TrainConfig) -> None:
+    """Progress as in a single-vector run: pagefit's own bar where it exists, else the trainer's tqdm."""
+    import importlib.util
+
+    from transformers import PrinterCallback
+
+    has_bar = importlib.util.find_spec("pagefit.train.progress") is not None
+    if has_bar or not config.show_progress:
+        trainer.remove_callback(PrinterCallback)  # it would print every log line
+    if has_bar and config.show_progress:
+        from pagefit.train.progress import train_progress_callback
+
+        trainer.add_callback(train_progress_callback())
 
 
 # -------------------------------------------------------------------------------------------- token pooling
