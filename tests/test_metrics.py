@@ -46,6 +46,7 @@ def _tie_free_run(rankings: dict[str, list[str]]) -> dict[str, dict[str, float]]
 
 def test_metrics_equal_pytrec_eval():
     import pytrec_eval  # a dev dependency: this oracle never skips
+
     rankings, qrels = _synthetic()
     trec_qrels = {qid: {page: 1 for page in relevant} for qid, relevant in qrels.items()}
     evaluator = pytrec_eval.RelevanceEvaluator(trec_qrels, set(TREC_MEASURES.values()) | {"recip_rank"})
