@@ -201,11 +201,10 @@ def add_lora(model: SentenceTransformer, config: TrainConfig) -> int:
 
 def has_lora(model: SentenceTransformer) -> bool:
     """Whether `add_lora` wrapped the model; never imports peft (a run without --lora needs none)."""
-    if "peft" not in sys.modules:  # nothing was wrapped: wrapping imports peft
+    peft = sys.modules.get("peft")
+    if peft is None:  # nothing was wrapped: wrapping imports peft (None: made unimportable)
         return False
-    from peft import PeftModel
-
-    return any(isinstance(t.model, PeftModel) for t in _transformers(model))
+    return any(isinstance(t.model, peft.PeftModel) for t in _transformers(model))
 
 
 def _trainable(model: SentenceTransformer) -> dict[str, Any]:
