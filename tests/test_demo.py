@@ -36,3 +36,6 @@ def test_quick_demo_runs_the_whole_road(tmp_path: Path) -> None:
     for folder in ["corpus/pages", "pairs", "mined", "model"]:
         assert (out / folder).exists(), folder
     assert "NDCG@10 on" in proc.stderr and "report.html" in proc.stderr
+    for folder in ["index", "index-base"]:  # the demo ends with indexes to serve, base vs finetuned
+        assert json.loads((out / folder / "manifest.json").read_text())["complete"], folder
+    assert f"pagefit serve {out / 'index'} --compare {out / 'index-base'}" in proc.stderr

@@ -119,7 +119,7 @@ def demo(
         shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True, exist_ok=True)
     console = Console(stderr=True, soft_wrap=True)  # never fold paths and commands people copy
-    steps = _Steps(console, total=7)
+    steps = _Steps(console, total=8)
     started = time.perf_counter()
 
     sample = steps.run("documents", f"{size.n_docs} generated reports with prose, tables and charts",
@@ -160,9 +160,19 @@ def demo(
     report = steps.run("eval (after)", "base vs finetuned vs BM25, with significance", evaluate, corpus, eval_file,
                        [(BASE_MODEL, BASE_MODEL), ("finetuned", str(model_dir))], bm25=True,
                        dims=[384, 256, 128, 64], out=report_dir, show_progress=show_progress)  # fmt: skip
+    from pagefit.index import index
+
+    # Both indexes come from the embeddings eval just cached: no page is encoded again.
+    steps.run("index", "finetuned and base indexes of the corpus for search and serve", _build_indexes, index,
+              corpus, root, model_dir, show_progress)  # fmt: skip
     result = _result(root, report, report_dir, model_dir, started, steps.timings)
     _print_summary(console, result, corpus, model_dir)
     return result
+
+
+def _build_indexes(index, corpus: Path, root: Path, model_dir: Path, show_progress: bool) -> None:
+    index(corpus, model_dir, root / "index", hybrid=True, show_progress=show_progress)
+    index(corpus, BASE_MODEL, root / "index-base", hybrid=True, show_progress=show_progress)
 
 
 def _result(root, report, report_dir, model_dir, started, timings) -> DemoResult:
@@ -199,10 +209,10 @@ def _print_summary(console, r: DemoResult, corpus: Path, model_dir: Path) -> Non
     console.print(f"model:  {model_dir}  — total {r.seconds / 60:.1f} min")
     verbs = {c.name for c in app.registered_commands}
     if {"index", "search", "serve"} <= verbs:
-        console.print("search and serve your pages with the finetuned model:")
-        console.print(f"  pagefit index {corpus} --model {model_dir} --out {r.out / 'index'}")
+        console.print(f"index: {r.out / 'index'} (finetuned), {r.out / 'index-base'} ({BASE_MODEL})")
+        console.print("search your pages, and compare finetuned with base side by side in the browser:")
         console.print(f'  pagefit search {r.out / "index"} "your question" -k 5')
-        console.print(f"  pagefit serve {r.out / 'index'}")
+        console.print(f"  pagefit serve {r.out / 'index'} --compare {r.out / 'index-base'}")
     else:
         console.print("evaluate it on your own questions:")
         console.print(f"  pagefit eval --corpus {corpus} --queries QUERIES.jsonl --model {BASE_MODEL} "
