@@ -81,7 +81,7 @@ def _line(r: dict) -> str:
             f"{r['p99_ms']:8.3f} | {r['recall@10']:.3f} | {r['speedup']:6.1f}x | {goal} |")  # fmt: skip
 
 
-def serve_bench(clients: int, seconds: float) -> dict:
+def serve_bench(clients: int, seconds: float, existing: str | None = None) -> dict:
     import threading
 
     import httpx
@@ -130,6 +130,10 @@ def main() -> None:
         "--no-ann", action="store_true", help="skip the HNSW settings (slow to build on 2 cores)"
     )
     parser.add_argument("--no-serve", action="store_true")
+    parser.add_argument("--no-vectors", action="store_true", help="only the serve benchmark")
+    parser.add_argument(
+        "--serve-index", help="serve this index instead of building one of the sample documents"
+    )
     parser.add_argument("--clients", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=20.0)
     args = parser.parse_args()
@@ -142,13 +146,13 @@ def main() -> None:
         "|        N |  dim | setting              | build s |  p50 ms  |  p99 ms  | R@10  | speed  | goal |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
-    for n in sizes:
+    for n in [] if args.no_vectors else sizes:
         for dim in (int(d) for d in args.dims.split(",")):
             print(_line(vectors_bench(n, dim, args.queries, settings)[0]), flush=True)
     if not args.no_serve:
-        r = serve_bench(args.clients, args.seconds)
+        r = serve_bench(args.clients, args.seconds, args.serve_index)
         ok = r["errors"] == 0
-        print(f"serve end to end (ocr-minilm, hybrid, 12 pages): {r['clients']} clients x {r['seconds']} s: "
+        print(f"serve end to end (GET /api/search: encode + search + JSON): {r['clients']} clients x {r['seconds']} s: "
               f"{r['requests']} requests, {r['errors']} errors, {r['rps']} req/s, p50 {r['p50_ms']} ms, "
               f"p99 {r['p99_ms']} ms, max {r['max_ms']} ms — no errors: {'met' if ok else 'not met'}")  # fmt: skip
 

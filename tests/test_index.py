@@ -302,3 +302,36 @@ def test_search_reranker_reorders_the_top_pages_like_eval(
     expected = [pid for _, pid in sorted(zip(-scores, top6, strict=True))]
     assert [r["page_id"] for r in reranked[:6]] == expected
     np.testing.assert_allclose([r["score"] for r in reranked[:6]], sorted(scores, reverse=True), rtol=1e-5)
+
+
+def test_index_stores_the_fusion_tuned_by_eval(sample_corpus, tiny_clip_path, tmp_path, own_cache):
+    report = tmp_path / "report.json"
+    tuned = {
+        "method": "weighted",
+        "rrf_k": 60,
+        "weight": 0.3,
+        "depth": 100,
+        "tuned_on": "pairs",
+        "tuning": {"0.30": 0.9},
+    }
+    report.write_text(json.dumps({"settings": {"fusion": tuned}}))
+    out = tmp_path / "idx"
+    result = _cli("index", sample_corpus, "--model", tiny_clip_path, "--out", out, "--hybrid", "--no-progress",
+                  "--fusion-from", report)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    fusion = read_manifest(out).hybrid.fusion
+    assert (fusion.method, fusion.weight, fusion.tuned_on) == ("weighted", 0.3, "pairs")
+    opened = open_index(out)
+    assert opened.fusion() == fusion and opened.fusion("rrf").method == "rrf"
+    assert opened.fusion("none") is None
+    bad = _cli(
+        "index",
+        sample_corpus,
+        "--model",
+        tiny_clip_path,
+        "--out",
+        out,
+        "--fusion-from",
+        tmp_path / "nope.json",
+    )
+    assert bad.exit_code != 0
