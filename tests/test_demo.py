@@ -70,6 +70,9 @@ def test_quick_demo_runs_the_whole_road_without_peft(tmp_path: Path) -> None:
     for folder in ["corpus/pages", "pairs", "mined", "model"]:
         assert (out / folder).exists(), folder
     assert "NDCG@10 on" in proc.stderr and "report.html" in proc.stderr
+    for folder in ["index", "index-base"]:  # the demo ends with indexes to serve, base vs finetuned
+        assert json.loads((out / folder / "manifest.json").read_text())["complete"], folder
+    assert f"pagefit serve {out / 'index'} --compare {out / 'index-base'}" in proc.stderr
     # ...and asking for LoRA without peft says which extra to install, before any work is done.
     lora = _pagefit_without_peft("train", "--data", str(out / "mined"), "--out", str(tmp_path / "lora"),
                                  "--lora", "--max-steps", "1", "--no-progress", timeout=600)  # fmt: skip

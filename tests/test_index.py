@@ -281,3 +281,57 @@ def test_bad_inputs_are_clear_errors(sample_corpus, tiny_clip_path, tmp_path, ow
         open_index(tmp_path / "idx").search("budget", hybrid="rrf")
     result = _cli("search", tmp_path / "idx", "budget", "-k", 1000)
     assert result.exit_code != 0
+
+
+def test_search_reranker_reorders_the_top_pages_like_eval(
+    sample_corpus, tiny_clip_path, minilm_path, tmp_path
+):
+    from sentence_transformers import CrossEncoder
+
+    reranker = CrossEncoder(str(minilm_path), num_labels=1)
+    out = tmp_path / "idx"
+    index(sample_corpus, tiny_clip_path, out, show_progress=False)
+    opened = open_index(out)
+    plain = opened.search("staff costs and revenue", k=8)["results"]
+    reranked = opened.search("staff costs and revenue", k=8, reranker=reranker, rerank_top_k=6)["results"]
+    top6 = [r["page_id"] for r in plain[:6]]
+    assert sorted(r["page_id"] for r in reranked[:6]) == sorted(top6)
+    assert [r["page_id"] for r in reranked[6:]] == [r["page_id"] for r in plain[6:8]]
+    texts = {pid: opened.meta["text"][opened.row_of[pid]] for pid in top6}
+    scores = reranker.predict([("staff costs and revenue", texts[pid]) for pid in top6])
+    expected = [pid for _, pid in sorted(zip(-scores, top6, strict=True))]
+    assert [r["page_id"] for r in reranked[:6]] == expected
+    np.testing.assert_allclose([r["score"] for r in reranked[:6]], sorted(scores, reverse=True), rtol=1e-5)
+
+
+def test_index_stores_the_fusion_tuned_by_eval(sample_corpus, tiny_clip_path, tmp_path, own_cache):
+    report = tmp_path / "report.json"
+    tuned = {
+        "method": "weighted",
+        "rrf_k": 60,
+        "weight": 0.3,
+        "depth": 100,
+        "tuned_on": "pairs",
+        "tuning": {"0.30": 0.9},
+    }
+    report.write_text(json.dumps({"settings": {"fusion": tuned}}))
+    out = tmp_path / "idx"
+    result = _cli("index", sample_corpus, "--model", tiny_clip_path, "--out", out, "--hybrid", "--no-progress",
+                  "--fusion-from", report)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    fusion = read_manifest(out).hybrid.fusion
+    assert (fusion.method, fusion.weight, fusion.tuned_on) == ("weighted", 0.3, "pairs")
+    opened = open_index(out)
+    assert opened.fusion() == fusion and opened.fusion("rrf").method == "rrf"
+    assert opened.fusion("none") is None
+    bad = _cli(
+        "index",
+        sample_corpus,
+        "--model",
+        tiny_clip_path,
+        "--out",
+        out,
+        "--fusion-from",
+        tmp_path / "nope.json",
+    )
+    assert bad.exit_code != 0

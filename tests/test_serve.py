@@ -7,6 +7,8 @@ import shutil
 from pathlib import Path
 
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, settings
 
 from pagefit.index import index
 
@@ -116,6 +118,53 @@ def test_api_key_required_on_every_api_route(served):
     assert client.get(page["image"]).status_code == 401
     assert client.get(page["image"] + "?api_key=s3cret").status_code == 200
     assert client.get("/").status_code == 200  # the page itself asks for the key
+
+
+@pytest.mark.parametrize("mode", ["positive", "negative"])
+def test_openapi_fuzzing_finds_no_server_errors(served, mode):
+    """Schemathesis: valid (positive) and schema-violating (negative) requests on every operation."""
+    from hypothesis import given
+
+    from pagefit.serve import build_app
+
+    schema = schemathesis.openapi.from_asgi(
+        "/openapi.json", build_app(served / "main", compare=served / "base")
+    )
+    generation = (
+        schemathesis.GenerationMode.POSITIVE if mode == "positive" else schemathesis.GenerationMode.NEGATIVE
+    )
+    statuses: list[int] = []
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) == 7
+
+    for operation in operations:
+
+        @given(case=operation.as_strategy(generation_mode=generation))
+        @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+        def no_server_error(case):
+            response = case.call()
+            statuses.append(response.status_code)
+            assert response.status_code < 500, (
+                case.path,
+                case.query,
+                response.status_code,
+                response.text[:300],
+            )
+
+        no_server_error()
+    assert len(statuses) >= 7 * 5
+
+
+def test_bounded_local_load_has_no_errors(client):
+    """A short bounded load (16 concurrent clients x 2 s; benchmarks/search.py runs 50 x 20 s)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pagefit.serve.load import run_load
+
+    result = run_load(client.get, "/api/search", ["budget report", "staff costs", "annual summary"],
+                      clients=16, seconds=2.0, executor=ThreadPoolExecutor)  # fmt: skip
+    assert result["errors"] == 0 and result["requests"] >= 16
+    assert 0 < result["p50_ms"] <= result["p99_ms"]
 
 
 def test_serve_binds_loopback_by_default():

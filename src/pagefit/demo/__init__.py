@@ -197,6 +197,11 @@ def demo(
                        evaluate, corpus, eval_file, [(BASE_MODEL, BASE_MODEL), ("finetuned", str(model_dir))],
                        bm25=True, dims=[384, 256, 128, 64], reranker=str(reranker), rerank_top_k=RERANK_TOP_K,
                        out=report_dir, show_progress=show_progress)  # fmt: skip
+    from pagefit.index import index
+
+    # Both indexes come from the embeddings eval just cached: no page is encoded again.
+    steps.run("index", "finetuned and base indexes of the corpus for search and serve", _build_indexes, index,
+              corpus, root, model_dir, show_progress)  # fmt: skip
     result = _result(root, report, report_dir, model_dir, started, steps.timings)
     _print_summary(console, result, corpus, model_dir)
     print_rerank_summary(console, report)
@@ -211,6 +216,11 @@ def _write_documents(root: Path, size: _Size, seed: int):
     manuals = write_sample_manuals(root / "manuals", n_manuals=size.n_manuals,
                                    pages_per_manual=size.pages_per_manual, seed=seed)  # fmt: skip
     return reports, manuals
+
+
+def _build_indexes(index, corpus: Path, root: Path, model_dir: Path, show_progress: bool) -> None:
+    index(corpus, model_dir, root / "index", hybrid=True, show_progress=show_progress)
+    index(corpus, BASE_MODEL, root / "index-base", hybrid=True, show_progress=show_progress)
 
 
 def _result(root, report, report_dir, model_dir, started, timings) -> DemoResult:
@@ -247,10 +257,10 @@ def _print_summary(console, r: DemoResult, corpus: Path, model_dir: Path) -> Non
     console.print(f"model:  {model_dir}  — total {r.seconds / 60:.1f} min")
     verbs = {c.name for c in app.registered_commands}
     if {"index", "search", "serve"} <= verbs:
-        console.print("search and serve your pages with the finetuned model:")
-        console.print(f"  pagefit index {corpus} --model {model_dir} --out {r.out / 'index'}")
+        console.print(f"index: {r.out / 'index'} (finetuned), {r.out / 'index-base'} ({BASE_MODEL})")
+        console.print("search your pages, and compare finetuned with base side by side in the browser:")
         console.print(f'  pagefit search {r.out / "index"} "your question" -k 5')
-        console.print(f"  pagefit serve {r.out / 'index'}")
+        console.print(f"  pagefit serve {r.out / 'index'} --compare {r.out / 'index-base'}")
     else:
         console.print("evaluate it on your own questions:")
         console.print(f"  pagefit eval --corpus {corpus} --queries QUERIES.jsonl --model {BASE_MODEL} "

@@ -23,7 +23,7 @@ class HybridSettings(BaseModel):
 
     enabled: bool = False
     fusion: FusionConfig = Field(default_factory=FusionConfig)
-    tokenizer: str = "bm25s.tokenize(stopwords='en'), as pagefit.evaluation.bm25"
+    tokenizer: str = "pagefit.evaluation.bm25 (the tokenisation of eval --bm25)"
 
 
 class IndexManifest(BaseModel):
