@@ -1,6 +1,6 @@
 """`pagefit index`: an on-disk, incremental vector index of a corpus, read by `search` and `serve`.
 
-Layout of an index folder (DESIGN.md)::
+Layout of an index folder (docs/formats.md)::
 
     INDEX/
       manifest.json      pagefit version, corpus, model + fingerprint, dim, quantization, hybrid, pages

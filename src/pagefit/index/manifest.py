@@ -1,4 +1,4 @@
-"""An index folder's manifest.json: what built it, with which model and settings (DESIGN.md)."""
+"""An index folder's manifest.json: what built it, with which model and settings (docs/formats.md)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """An opened index: dense, hybrid and reranked search over the pages of one corpus.
 
-`search` returns the JSON shape of DESIGN.md: ``{"query", "k", "results": [{"rank", "page_id",
+`search` returns the JSON shape of docs/formats.md: ``{"query", "k", "results": [{"rank", "page_id",
 "score", "source", "page_number", "image", "snippet"}]}``. The query model loads on first use and
 must have the fingerprint the index was built with. A reranker reorders the top pages through the
 same code as `pagefit eval --reranker` (`pagefit.evaluation._rerank`).
@@ -176,7 +176,7 @@ class PageIndex:
         reranker: str | os.PathLike[str] | CrossEncoder | None = None,
         rerank_top_k: int = RERANK_TOP_K,
     ) -> dict[str, Any]:
-        """The top ``k`` pages for ``query`` (DESIGN.md's search JSON)."""
+        """The top ``k`` pages for ``query`` (the search JSON of docs/formats.md)."""
         query = query.strip()
         if not query:
             raise PagefitError("the query is empty")

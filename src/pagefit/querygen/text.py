@@ -1,7 +1,7 @@
 """`--generate text`: offline synthetic queries from each page's text layer or OCR.
 
 Several kinds of queries per page, shaped like what people type into a search box rather than spans
-cut out of the page (which FACTS.md measured to teach a retriever little):
+cut out of the page (measured on real pages to teach a retriever little):
 
 - ``keyword``: the page's most informative terms (rare in the corpus, frequent on the page), alone or
   with the words that name its document;

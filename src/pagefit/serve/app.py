@@ -3,7 +3,7 @@
 Routes (OpenAPI at /openapi.json, docs at /docs):
 
 - ``GET /api/health``: status, page counts, models.
-- ``GET /api/search?q=&k=&index=main|compare``: DESIGN.md's search JSON; ``image`` and
+- ``GET /api/search?q=&k=&index=main|compare``: the search JSON of docs/formats.md; ``image`` and
   ``thumbnail`` are URLs of this API.
 - ``GET /api/compare?q=&k=``: both indexes for one query, and the page ids they share.
 - ``GET /api/pages/{page_id}/image`` and ``/thumbnail``: a page of the index's corpus.
