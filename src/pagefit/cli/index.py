@@ -64,7 +64,8 @@ def index_command(
     ann: Annotated[
         bool | None,
         typer.Option(
-            "--ann/--exact", help="HNSW graph search instead of a full scan (default: from 50k pages)."
+            "--ann/--exact",
+            help="HNSW graph search instead of a full scan (opt-in; recall not yet validated).",
         ),
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Pages per forward pass.")] = 8,

@@ -36,8 +36,6 @@ __all__ = ["IndexManifest", "PageIndex", "export_qdrant", "index", "open_index",
 
 logger = logging.getLogger(__name__)
 
-ANN_MIN_PAGES = 50_000  # below this an exhaustive scan is fast enough and exact
-
 
 def index(
     corpus: str | os.PathLike[str],
@@ -67,7 +65,8 @@ def index(
             (default: the existing index's setting, else none).
         hybrid: also store a BM25 index of the page text (default: the existing index's setting).
         fusion: default fusion of `search`/`serve` for a hybrid index (e.g. a tuned weight).
-        ann: HNSW graph search instead of an exhaustive scan (default: from 50,000 pages).
+        ann: HNSW graph search instead of an exhaustive scan (opt-in: its recall is not yet
+            validated, see benchmarks/search.py).
         rescore_multiplier: candidates per result rescored (default: int8 4, binary 10).
         batch_size: pages per forward pass.
         commit_every: pages embedded between two commits to the table (default 16 batches): what a
@@ -113,7 +112,7 @@ def index(
         dim=dim,
         quantization=quantize,
         rescore_multiplier=rescore_multiplier or DEFAULT_RESCORE[quantize],
-        ann=bool(ann) if ann is not None else len(pages) >= ANN_MIN_PAGES,
+        ann=bool(ann) if ann is not None else bool(previous and previous.ann),
         hybrid=HybridSettings(enabled=hybrid, fusion=fusion or _previous_fusion(previous)),
         pages=previous.pages if previous else 0,
         created=previous.created if previous else now,
