@@ -414,7 +414,7 @@ def test_vdr_preset_on_tiny_qwen3vl(mined, tiny_qwen3vl_path, tmp_path, caplog):
 def test_ocr_minilm_preset_learns_and_reloads_without_remote_code(mined, tmp_path):
     out = tmp_path / "ocr"
     result = train(data=str(mined), output=str(out), max_steps=2, batch_size=4, lr=1e-4, eval_every=2,
-                   save_every=2)  # fmt: skip
+                   save_every=2, matryoshka_dims=[384, 256, 128, 64])  # fmt: skip
     assert result.config.preset == "ocr-minilm" and result.summary["steps"] == 2
     assert set(result.summary["metrics_by_dim"]) == {"384", "256", "128", "64"}
     untrained = load_model("ocr-minilm", device="cpu")

@@ -119,7 +119,7 @@ def corpus_pages(corpus: str | os.PathLike[str], pages: datasets.Dataset | None 
         for pid, doc, num, key, text, image, path in zip(
             cols["page_id"],
             cols["doc_id"],
-            cols["page_number"],
+            cols.get("page_number", [1] * n),
             cols.get("image_hash", [""] * n),
             cols.get("text", [""] * n),
             cols["image"],

@@ -135,13 +135,18 @@ def eval_command(
         fusion_weight=fusion_weight,
         tune_fusion=tune_fusion,
     )
+    import sys
+
     from pagefit.evaluation.report import rich_table
     from pagefit.evaluation.rerank import rerank_table
 
-    console = Console()
+    # A pipe or a log file has no width: do not squeeze the table into 80 columns there.
+    console = Console(width=None if sys.stdout.isatty() else 200)
     console.print(rich_table(report))
     if (reranked := rerank_table(report)) is not None:
         console.print(reranked)
     console.print(
-        f"[bold green]report[/] {out / 'report.html'} (also report.json, report.md)", highlight=False
+        f"[bold green]report[/] {out / 'report.html'} (also report.json, report.md)",
+        highlight=False,
+        soft_wrap=True,
     )

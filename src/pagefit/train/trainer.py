@@ -195,7 +195,8 @@ class BestCheckpoint:
         step = state.global_step
         self.history.append((step, value))
         self.metrics[step] = dict(metrics or {})
-        if step > 0 and (self.best_value is None or value > self.best_value):
+        # On a tie the later step wins: as good on the held-out queries, and trained longer.
+        if step > 0 and (self.best_value is None or value >= self.best_value):
             self.best_step, self.best_value = step, value
             model = kw.get("model")
             if model is not None:
