@@ -68,6 +68,19 @@ def build_summary(
         "improved": (selection or {}).get("improved"),
         "selection": selection or {},
         "metrics_by_dim": {str(dim): metrics for dim, metrics in by_dim.items()},
+        **run_stats(state, world_size, resumed_from, wall_time_s, train_metrics),
+    }
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.4f}"
+
+
+def run_stats(
+    state: TrainerState, world_size: int, resumed_from: str | None, wall_time_s: float, train_metrics: dict
+) -> dict[str, Any]:
+    """What every training summary records about the run itself (steps, time, throughput)."""
+    return {
         "steps": state.global_step,
         "epochs": state.epoch,
         "processes": world_size,
@@ -77,10 +90,6 @@ def build_summary(
         "samples_per_second": train_metrics.get("train_samples_per_second"),
         "steps_per_second": train_metrics.get("train_steps_per_second"),
     }
-
-
-def _fmt(value: float | None) -> str:
-    return "–" if value is None else f"{value:.4f}"
 
 
 def _metrics_table(base: dict[str, float], final: dict[str, float]) -> list[str]:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pagefit.train.card import CARD_MARKER
+from pagefit.train.card import CARD_MARKER, _fmt, run_stats
 
 if TYPE_CHECKING:
     from transformers import TrainerState
@@ -51,19 +50,8 @@ def build_summary(
         "base_metrics": base,
         "final_metrics": final,
         "improvement": {k: final[k] - base[k] for k in common},
-        "steps": state.global_step,
-        "epochs": state.epoch,
-        "processes": world_size,
-        "resumed_from": Path(resumed_from).name if resumed_from else None,
-        "wall_time_s": round(wall_time_s, 2),
-        "train_runtime_s": train_metrics.get("train_runtime"),
-        "samples_per_second": train_metrics.get("train_samples_per_second"),
-        "steps_per_second": train_metrics.get("train_steps_per_second"),
+        **run_stats(state, world_size, resumed_from, wall_time_s, train_metrics),
     }
-
-
-def _fmt(value: float | None) -> str:
-    return "–" if value is None else f"{value:.4f}"
 
 
 def _metrics_table(base: dict[str, float], final: dict[str, float]) -> list[str]:
