@@ -187,7 +187,7 @@ def test_cli_on_an_ingested_corpus_writes_the_report(
     assert set(Report.model_validate_json((out / "report.json").read_text()).model("bm25").per_kind) == kinds
 
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 3  # size, dims, wins/losses
+    assert html.count("data:image/png;base64,") == 4  # size, dims, wins/losses, NDCG@10 vs bytes per page
     assert "data:image/jpeg;base64," in html  # page thumbnails
     assert not re.findall(r'(?:src|href)="(?!data:)', html)  # self-contained
     md = (out / "report.md").read_text()
