@@ -166,7 +166,9 @@ def main() -> None:
         "--max-pixels", type=int, default=128 * 128, help="the processor's bound on page pixels"
     )
     parser.add_argument("--skip-scans", action="store_true")
-    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds; the best of each side counts")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="alternating rounds; the best of each side counts"
+    )
     args = parser.parse_args()
     import logging
 
