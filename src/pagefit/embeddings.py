@@ -58,12 +58,16 @@ _KEYS_SUFFIX = ".keys.json"
 _CHUNK_BATCHES = 16  # encode calls per shard: progress on disk survives an interrupted run
 
 
-class EmbeddingCache:
-    """Full-dimension embeddings of one model, keyed by page content hash, in atomic shard files."""
+class ShardedCache:
+    """Arrays of one model keyed by page content hash, in atomic shard files: `SHARD.npy` (plus what a
+    subclass adds) and `SHARD.keys.json` written last, so a reader sees a shard whole or not at all.
+    Shards written by other processes are found on the next miss."""
+
+    namespace = "embeddings"
 
     def __init__(self, fingerprint: str, dim: int, root: str | os.PathLike[str] | None = None) -> None:
         self.dim = dim
-        self.root = Path(root) if root is not None else cache_dir("embeddings", fingerprint)
+        self.root = Path(root) if root is not None else cache_dir(self.namespace, fingerprint)
         self.root.mkdir(parents=True, exist_ok=True)
         self._index: dict[str, tuple[str, int]] = {}
         self._scanned: set[str] = set()
@@ -79,11 +83,15 @@ class EmbeddingCache:
                 with open(keys_file, encoding="utf-8") as f:
                     meta = json.load(f)
             except (OSError, ValueError):
-                logger.warning("ignoring unreadable embedding cache shard %s", keys_file)
+                logger.warning("ignoring unreadable %s cache shard %s", self.namespace, keys_file)
                 continue
             if meta.get("dim") != self.dim:
                 logger.warning(
-                    "ignoring embedding cache shard %s of dim %s (want %d)", shard, meta.get("dim"), self.dim
+                    "ignoring %s cache shard %s of dim %s (want %d)",
+                    self.namespace,
+                    shard,
+                    meta.get("dim"),
+                    self.dim,
                 )
                 continue
             for row, key in enumerate(meta["keys"]):
@@ -93,6 +101,21 @@ class EmbeddingCache:
         if key not in self._index:
             self._refresh()
         return key in self._index
+
+    @staticmethod
+    def _new_shard() -> str:
+        return f"{time.time_ns():x}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+    def _publish_keys(self, shard: str, keys: Sequence[str]) -> None:
+        """Write the shard's key file (last: it makes the shard visible) and index it here."""
+        atomic_write_json(self.root / f"{shard}{_KEYS_SUFFIX}", {"dim": self.dim, "keys": list(keys)})
+        self._scanned.add(shard)
+        for row, key in enumerate(keys):
+            self._index.setdefault(key, (shard, row))
+
+
+class EmbeddingCache(ShardedCache):
+    """Full-dimension embeddings of one model, keyed by page content hash, in atomic shard files."""
 
     def get(self, keys: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """Cached rows for ``keys``: (float32 array ``len(keys) x dim``, boolean mask of hits).
@@ -134,14 +157,11 @@ class EmbeddingCache:
             raise ValueError(f"expected embeddings of shape {(len(keys), self.dim)}, got {embeddings.shape}")
         if not len(keys):
             return
-        shard = f"{time.time_ns():x}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        shard = self._new_shard()
         buffer = io.BytesIO()
         np.save(buffer, embeddings)
         atomic_write_bytes(self.root / f"{shard}.npy", buffer.getvalue())
-        atomic_write_json(self.root / f"{shard}{_KEYS_SUFFIX}", {"dim": self.dim, "keys": list(keys)})
-        self._scanned.add(shard)
-        for row, key in enumerate(keys):
-            self._index.setdefault(key, (shard, row))
+        self._publish_keys(shard, keys)
 
 
 @contextmanager

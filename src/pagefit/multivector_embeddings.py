@@ -14,11 +14,8 @@ data files first, the keys file last, each atomic) in its own folder,
 from __future__ import annotations
 
 import io
-import json
 import logging
 import os
-import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +23,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pagefit._io import atomic_write_bytes, atomic_write_json, cache_dir
+from pagefit._io import atomic_write_bytes
+from pagefit.embeddings import ShardedCache
 
 if TYPE_CHECKING:
     from sentence_transformers import MultiVectorEncoder
@@ -122,31 +120,10 @@ def _npy_bytes(array: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-class MultiVectorCache:
+class MultiVectorCache(ShardedCache):
     """Token vectors of one model's pages, keyed by page content hash, in atomic shard files."""
 
-    def __init__(self, fingerprint: str, dim: int, root: str | os.PathLike[str] | None = None) -> None:
-        self.dim = dim
-        self.root = Path(root) if root is not None else cache_dir("multivector", fingerprint)
-        self.root.mkdir(parents=True, exist_ok=True)
-        self._index: dict[str, tuple[str, int]] = {}
-        self._scanned: set[str] = set()
-
-    def _refresh(self) -> None:
-        for keys_file in sorted(self.root.glob(f"*{_KEYS_SUFFIX}")):
-            shard = keys_file.name[: -len(_KEYS_SUFFIX)]
-            if shard in self._scanned:
-                continue
-            self._scanned.add(shard)
-            try:
-                meta = json.loads(keys_file.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
-                logger.warning("ignoring unreadable multi-vector cache shard %s", keys_file)
-                continue
-            if meta.get("dim") != self.dim:
-                continue
-            for row, key in enumerate(meta["keys"]):
-                self._index.setdefault(key, (shard, row))
+    namespace = "multivector"
 
     def get(self, keys: Sequence[str]) -> list[np.ndarray | None]:
         """Each key's ``(n, dim)`` float32 vectors, or None when it is not cached."""
@@ -187,13 +164,10 @@ class MultiVectorCache:
         packed = MultiVectorPages.from_list(pages, dim=self.dim)
         if packed.dim != self.dim:
             raise ValueError(f"expected vectors of dim {self.dim}, got {packed.dim}")
-        shard = f"{time.time_ns():x}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        shard = self._new_shard()
         atomic_write_bytes(self.root / f"{shard}.npy", _npy_bytes(packed.vectors))
         atomic_write_bytes(self.root / f"{shard}{_OFFSETS_SUFFIX}", _npy_bytes(packed.offsets))
-        atomic_write_json(self.root / f"{shard}{_KEYS_SUFFIX}", {"dim": self.dim, "keys": list(keys)})
-        self._scanned.add(shard)
-        for row, key in enumerate(keys):
-            self._index.setdefault(key, (shard, row))
+        self._publish_keys(shard, keys)
 
 
 def encode_multivector_pages(
