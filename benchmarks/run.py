@@ -51,7 +51,8 @@ def write_results(statuses: dict[str, tuple[str, float]]) -> None:
             sign = ">=" if g["higher_is_better"] else "<="
             lines.append(f"| {record['bench']} | {g['name']} | {g['measured']:.3g}{g['unit']} | {sign} "
                          f"{g['goal']:g}{g['unit']} | {'met' if g['met'] else '**not met**'} | {g['detail']} |")  # fmt: skip
-        notes += [f"- {record['bench']}: {n}" for n in record["notes"]]
+        for n in record["notes"]:  # a multi-line note (a table) is its own block
+            notes += [f"- {record['bench']}:", "", n, ""] if "\n" in n else [f"- {record['bench']}: {n}"]
     runs = [f"- {name}: {status} in {seconds:.0f} s" for name, (status, seconds) in statuses.items()]
     lines += [
         "",
@@ -64,6 +65,8 @@ def write_results(statuses: dict[str, tuple[str, float]]) -> None:
         *runs,
         "",
         "Machines: " + "; ".join(sorted(machines)),
+        "",
+        "Profiles behind the verdicts (measured by hand): [PROFILES.md](PROFILES.md).",
     ]
     RESULTS.write_text("\n".join(lines) + "\n")
 

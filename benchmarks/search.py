@@ -1,8 +1,11 @@
 """Search benchmark: exact search vs each index setting on random unit vectors, and `serve` under load.
 
 For N random unit vectors (default 100k; `--full` adds 1M) of 384 and 1024 dimensions, queries are
-perturbed corpus vectors (a query near some pages, as real queries are; isotropic random queries
-have no meaningful neighbours). Each setting of `pagefit.index.vectors.VectorSearcher` answers the
+perturbed corpus vectors (a query near some pages, as real queries are). The vectors are random with
+a low intrinsic dimension (a random 32-d Gaussian mapped up, plus isotropic noise), as real embeddings
+are: on isotropic random unit vectors every page is nearly orthogonal to every query, "the 10 nearest"
+is decided by noise, and no approximate index (HNSW included) can recover it — the earlier 0.07
+recall@10 of HNSW measured that, not the index. Each setting of `pagefit.index.vectors.VectorSearcher` answers the
 queries one at a time: p50/p99 latency and recall@10 against exact brute force. Goal: recall@10 >=
 0.99 at >= 10x exact's speed.
 
@@ -25,6 +28,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from _common import Goal, report
+
 from pagefit.index.vectors import VectorSearcher, exact_search
 
 SETTINGS = [  # (label, quantization, ann, rescore multiplier)
@@ -32,9 +37,10 @@ SETTINGS = [  # (label, quantization, ann, rescore multiplier)
     ("int8 scan+rescore", "int8", False, 4),
     ("int8 hnsw+rescore", "int8", True, 4),
     ("binary scan+rescore", "binary", False, 10),
-    ("binary hnsw+rescore", "binary", True, 10),
 ]
+FULL_ONLY = [("binary hnsw+rescore", "binary", True, 10)]  # with --full: binary scans are already fast
 GOAL_RECALL, GOAL_SPEEDUP = 0.99, 10.0
+LATENT_DIM = 32
 
 
 def unit(x: np.ndarray) -> np.ndarray:
@@ -53,9 +59,13 @@ def timed(fn, queries: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def vectors_bench(n: int, dim: int, n_queries: int, settings: list) -> list[dict]:
     rng = np.random.default_rng(0)
-    vectors = unit(rng.standard_normal((n, dim), dtype=np.float32))
+    latent = rng.standard_normal((n, LATENT_DIM), dtype=np.float32) @ rng.standard_normal(
+        (LATENT_DIM, dim), dtype=np.float32
+    )
+    vectors = unit(latent / np.sqrt(LATENT_DIM) + 0.3 * rng.standard_normal((n, dim), dtype=np.float32))
+    del latent
     queries = unit(
-        vectors[rng.choice(n, n_queries, replace=False)] + 0.6 * rng.standard_normal((n_queries, dim))
+        vectors[rng.choice(n, n_queries, replace=False)] + 0.5 * unit(rng.standard_normal((n_queries, dim)))
     )
     truth, exact_ms = timed(lambda q: exact_search(vectors, q, 10), queries)
     rows = [{"n": n, "dim": dim, "setting": "exact (numpy)", "build_s": 0.0, "p50_ms": np.percentile(exact_ms, 50),
@@ -138,7 +148,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     args = parser.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")] + ([1_000_000] if args.full else [])
-    settings = [s for s in SETTINGS if not (args.no_ann and s[2])]
+    settings = [s for s in SETTINGS + (FULL_ONLY if args.full else []) if not (args.no_ann and s[2])]
     print(
         f"goal: recall@10 >= {GOAL_RECALL} at >= {GOAL_SPEEDUP:.0f}x exact's p50 latency; one query at a time"
     )
@@ -146,15 +156,31 @@ def main() -> None:
         "|        N |  dim | setting              | build s |  p50 ms  |  p99 ms  | R@10  | speed  | goal |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
+    goals, notes = [], []
     for n in [] if args.no_vectors else sizes:
         for dim in (int(d) for d in args.dims.split(",")):
-            print(_line(vectors_bench(n, dim, args.queries, settings)[0]), flush=True)
+            rows = vectors_bench(n, dim, args.queries, settings)
+            print(_line(rows[0]), flush=True)
+            notes += [_line(r) for r in rows]
+            good = [r for r in rows[1:] if r["recall@10"] >= GOAL_RECALL]
+            best = max(good or rows[1:], key=lambda r: r["speedup"])
+            goals.append(Goal(f"{n:,} x {dim}-d: fastest setting with recall@10 >= {GOAL_RECALL} ({best['setting']})",
+                              measured=best["speedup"] if good else 0.0, goal=GOAL_SPEEDUP,
+                              detail=f"p50 {best['p50_ms']:.2f} ms vs exact {rows[0]['p50_ms']:.2f} ms, "
+                                     f"recall@10 {best['recall@10']:.3f}"))  # fmt: skip
     if not args.no_serve:
         r = serve_bench(args.clients, args.seconds, args.serve_index)
         ok = r["errors"] == 0
         print(f"serve end to end (GET /api/search: encode + search + JSON): {r['clients']} clients x {r['seconds']} s: "
               f"{r['requests']} requests, {r['errors']} errors, {r['rps']} req/s, p50 {r['p50_ms']} ms, "
               f"p99 {r['p99_ms']} ms, max {r['max_ms']} ms — no errors: {'met' if ok else 'not met'}")  # fmt: skip
+        goals.append(Goal(f"serve, {r['clients']} concurrent clients for {r['seconds']} s: failed requests",
+                          measured=r["errors"], goal=0, unit="", higher_is_better=False,
+                          detail=f"{r['requests']} requests, {r['rps']} req/s, p50 {r['p50_ms']} ms, "
+                                 f"p99 {r['p99_ms']} ms"))  # fmt: skip
+    notes.insert(0, "| N | dim | setting | build s | p50 ms | p99 ms | R@10 | speed | goal |")
+    notes.insert(1, "|---|---|---|---|---|---|---|---|---|")
+    report("search", goals, notes=["\n".join(notes)] if len(notes) > 2 else [])
 
 
 if __name__ == "__main__":

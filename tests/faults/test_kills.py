@@ -1,10 +1,10 @@
 """`kill -9` at random points (one seed per point) during ingest, pairs (openai backend against a
-local fake server), mine and train: the same command run again completes, and its result equals a
+local fake server), mine, train, train-reranker and index: the same command run again completes, and its result equals a
 run that was never interrupted.
 
 Kill points are picked by polling the stage's own progress files (ingest parts, cached VLM answers,
 embedding shards, checkpoints), then waiting a seeded random extra delay. `PAGEFIT_KILL_SEEDS=N`
-tries N seeds per stage (default: 2 for the cheap stages, 1 for mine and train).
+tries N seeds per stage (default: 2 for the cheap stages, 1 for mine, train and train-reranker).
 """
 
 from __future__ import annotations
@@ -231,3 +231,87 @@ def test_train_killed_after_a_checkpoint_resumes_to_the_same_model(tmp_path: Pat
     assert a.keys() == b.keys()
     for name in a:
         np.testing.assert_allclose(a[name], b[name], atol=1e-5, err_msg=name)
+
+
+# ----------------------------------------------------------------------------------------- train-reranker
+
+
+@pytest.mark.parametrize("seed", COSTLY_SEEDS)
+def test_train_reranker_killed_after_a_checkpoint_resumes_to_the_same_model(
+    tmp_path: Path, seed: int
+) -> None:
+    import subprocess
+
+    import numpy as np
+    from safetensors.numpy import load_file
+
+    from _tiny_models import _write_bert_checkpoint
+    from test_train_reranker import write_mined
+
+    rng = random.Random(400 + seed)
+    env = {"PAGEFIT_CACHE_DIR": str(tmp_path / "cache")}
+    mined = write_mined(tmp_path / "data")
+    bert = tmp_path / "bert"
+    _write_bert_checkpoint(bert, seed=0)  # a tiny text encoder: the CPU preset's code path
+    steps = 6
+    args = ["--model", str(bert), "--max-steps", str(steps), "--batch-size", "4", "--set", "save_every=1",
+            "--eval-every", str(steps), "--set", "max_length=64", "--no-progress"]  # fmt: skip
+    out = tmp_path / "reranker"
+    target = rng.randint(1, steps - 2)
+
+    def ready() -> bool:
+        done = [
+            int(p.parent.name.split("-")[1])
+            for p in (out / "checkpoints").glob("checkpoint-*/trainer_state.json")
+        ]
+        return max(done, default=0) >= target
+
+    assert kill_when([PAGEFIT, "train-reranker", str(mined), "--out", str(out), *args], ready,
+                     delay=rng.random() * 0.3, env=env)  # fmt: skip
+    assert not (out / "train_summary.json").exists()
+    full_env = {**os.environ, **env}
+    subprocess.run([PAGEFIT, "train-reranker", "--out", str(out), "--resume", "--no-progress"], check=True,
+                   capture_output=True, env=full_env)  # fmt: skip
+    clean = tmp_path / "clean"
+    subprocess.run([PAGEFIT, "train-reranker", str(mined), "--out", str(clean), *args], check=True,
+                   capture_output=True, env=full_env)  # fmt: skip
+    resumed, straight = (json.loads((d / "train_summary.json").read_text()) for d in (out, clean))
+    assert resumed["steps"] == straight["steps"] == steps
+    assert int(resumed["resumed_from"].rsplit("-", 1)[1]) >= target and straight["resumed_from"] is None
+    a, b = (load_file(str(d / "model.safetensors")) for d in (out, clean))
+    assert a.keys() == b.keys()
+    for name in a:
+        np.testing.assert_allclose(a[name], b[name], atol=1e-5, err_msg=name)
+
+
+# -------------------------------------------------------------------------------------------------- index
+
+
+@pytest.mark.parametrize("seed", CHEAP_SEEDS)
+def test_index_killed_anywhere_resumes_to_the_same_index(sample_corpus: Path, tiny_clip_path: Path,
+                                                         tmp_path: Path, seed: int) -> None:  # fmt: skip
+    import subprocess
+
+    import numpy as np
+
+    from pagefit.index import open_index
+
+    rng = random.Random(500 + seed)
+    env = {"PAGEFIT_CACHE_DIR": str(tmp_path / "cache")}  # nothing embedded yet: the run has work to kill
+    out = tmp_path / "index"
+    cmd = [PAGEFIT, "index", str(sample_corpus), "--model", str(tiny_clip_path), "--out", str(out), "--hybrid",
+           "--batch-size", "1", "--no-progress"]  # fmt: skip
+    shards = tmp_path / "cache" / "embeddings"
+    target = rng.randint(1, 6)
+    killed = kill_when(cmd, lambda: _count(shards, "*.npy") >= target, delay=rng.random() * 0.5, env=env)
+    subprocess.run(cmd, check=True, capture_output=True, env={**os.environ, **env})
+    clean = tmp_path / "clean"
+    subprocess.run([clean.as_posix() if c == str(out) else c for c in cmd], check=True, capture_output=True,
+                   env={**os.environ, "PAGEFIT_CACHE_DIR": str(tmp_path / "clean-cache")})  # fmt: skip
+    assert killed
+    a, b = open_index(out), open_index(clean)
+    assert sorted(a.page_ids) == sorted(b.page_ids) and len(a.page_ids) == len(set(a.page_ids))
+    order_a, order_b = np.argsort(a.page_ids), np.argsort(b.page_ids)
+    np.testing.assert_allclose(a.searcher.vectors[order_a], b.searcher.vectors[order_b], atol=1e-6)
+    top = [[r["page_id"] for r in i.search("annual revenue", k=5, hybrid="rrf")["results"]] for i in (a, b)]
+    assert top[0] == top[1]
