@@ -59,6 +59,11 @@ def export_qdrant(
     manifest = read_manifest(index)
     if not manifest.complete:
         raise PagefitError(f"{index} is a half-built index: finish `pagefit index` before exporting it")
+    if manifest.multivector is not None:
+        raise PagefitError(
+            f"{index} is a multi-vector index: exporting token vectors to Qdrant is not supported yet "
+            "(search it with `pagefit search` / `pagefit serve`)"
+        )
     meta, vectors = PageTable(index, manifest.dim).read()
     client = _client(target)
     params = models.VectorParams(size=manifest.dim, distance=models.Distance.COSINE)
