@@ -17,6 +17,8 @@ reference. ``benchmarks/multivector.py`` measures recall@10 against it and the s
 Layout of a saved index (``save``/``load``): ``pages.vectors.npy`` and ``pages.offsets.npy`` (the token
 vectors), ``first_stage.npy`` (float32, one row per page) and ``multivector_index.json`` (settings,
 counts, vectors and bytes per page, and the MUVERA seed from which its random projections are rebuilt).
+`MultiVectorSearcher` is what `pagefit index`/`search` keep in ``INDEX/multivector/``: those files plus
+``page_ids.json``, searched through the same interface as the single-vector `VectorSearcher`.
 """
 
 from __future__ import annotations
