@@ -316,6 +316,8 @@ def test_multi_vector_index_resumes_updates_and_refuses_another_model(
 
 
 def test_token_pooled_index_and_eval_agree_and_eval_fuses_multi_vector_with_bm25(built, colminilm, tmp_path):
+    import copy
+
     from pagefit.corpus import corpus_image_paths, load_corpus
     from pagefit.evaluation import evaluate
     from pagefit.evaluation.bm25 import bm25_scores
@@ -331,14 +333,27 @@ def test_token_pooled_index_and_eval_agree_and_eval_fuses_multi_vector_with_bm25
     from test_evaluate import _write_queries
 
     corpus, plain_out, _, queries = built
-    pooled = index(corpus, colminilm, tmp_path / "pooled", token_pooling=2, show_progress=False)
+    pooled = index(corpus, colminilm, tmp_path / "pooled", token_pooling=2, first_stage="muvera", candidates=4,
+                   show_progress=False)  # fmt: skip
     plain = read_manifest(plain_out).multivector
-    assert pooled.multivector.token_pooling == 2
+    assert (pooled.multivector.token_pooling, pooled.multivector.first_stage) == (2, "muvera")
     assert pooled.multivector.vectors_per_page < 0.75 * plain.vectors_per_page
-    assert (
-        open_index(tmp_path / "pooled", model=colminilm).search(queries[0][0], k=3)["results"][0]["page_id"]
-        == queries[0][1]
-    )
+    opened = open_index(tmp_path / "pooled", model=colminilm)
+    for text, _ in queries:  # the first stage's best 4 pages, ranked by exact MaxSim
+        results = opened.search(text, k=3, hybrid="none")["results"]
+        query = encode_multivector_queries(colminilm, [text])
+        first = np.argsort(-opened.searcher.index.first_stage_scores(query)[0], kind="stable")[:4]
+        exact = maxsim_scores(query, opened.searcher.index.pages, indices=first)[0]
+        assert [r["page_id"] for r in results] == [opened.page_ids[first[i]] for i in np.argsort(-exact)[:3]]
+
+    from sentence_transformers.multi_vector_encoder.modules import HierarchicalTokenPooling
+
+    baked = copy.deepcopy(colminilm)
+    baked.append(
+        HierarchicalTokenPooling(pool_factor=2)
+    )  # as `train --set token_pooling=hierarchical` saves it
+    with pytest.raises(PagefitError, match="already pools"):
+        index(corpus, baked, tmp_path / "baked", token_pooling=2, show_progress=False)
 
     queries_file = _write_queries(tmp_path / "q.jsonl", [{"query": q, "page_id": p} for q, p in queries])
     report = evaluate(corpus, queries_file, [("colminilm", colminilm)], hybrid="rrf", token_pooling=2,
