@@ -354,6 +354,10 @@ def _run_model(name: str, spec: Any, data: _Corpus, config: EvalConfig, show_pro
 
     if is_multi_vector(model):  # token vectors scored by exact MaxSim (pagefit.evaluation.maxsim)
         return _run_multivector(name, spec, model, data, config, show_progress, timing)
+    if config.token_pooling:
+        logger.warning(
+            "%s is a single-vector model: --token-pooling applies to multi-vector entries only", name
+        )
 
     start = time.perf_counter()
     pages = encode_pages(
