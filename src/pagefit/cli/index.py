@@ -88,7 +88,7 @@ def index_command(
     ] = None,
     candidates: Annotated[
         int | None,
-        typer.Option(help="Multi-vector models: first-stage pages rescored by exact MaxSim (default 200)."),
+        typer.Option(help="Multi-vector models: first-stage pages rescored by exact MaxSim (default 300)."),
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Pages per forward pass.")] = 8,
     export_qdrant: Annotated[

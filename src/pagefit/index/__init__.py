@@ -91,7 +91,7 @@ def index(
         token_pooling: multi-vector only: hierarchical token pooling factor of the page vectors
             (keep about 1/factor of them; 1 = none; default: the existing index's setting, else none).
         first_stage: multi-vector only: ``mean`` or ``muvera`` (default: the existing index's, else mean).
-        candidates: multi-vector only: first-stage pages rescored by exact MaxSim (default 200).
+        candidates: multi-vector only: first-stage pages rescored by exact MaxSim (default 300).
         batch_size: pages per forward pass.
         commit_every: pages embedded between two commits to the table (default 16 batches): what a
             killed run loses at most.

@@ -287,7 +287,7 @@ class MultiVectorSearcher:
     Saved in ``INDEX/multivector/``: the `MultiVectorIndex` files plus ``page_ids.json``.
     """
 
-    def __init__(self, index: MultiVectorIndex, page_ids: Sequence[str], *, candidates: int = 200) -> None:
+    def __init__(self, index: MultiVectorIndex, page_ids: Sequence[str], *, candidates: int = 300) -> None:
         if len(page_ids) != len(index):
             raise ValueError(f"{len(page_ids)} page ids for {len(index)} pages")
         self.index = index
@@ -310,7 +310,7 @@ class MultiVectorSearcher:
         self.index.save(folder)
 
     @classmethod
-    def load(cls, folder: str | os.PathLike[str], *, candidates: int = 200) -> MultiVectorSearcher | None:
+    def load(cls, folder: str | os.PathLike[str], *, candidates: int = 300) -> MultiVectorSearcher | None:
         """The searcher saved in ``folder`` (memory-mapped), or None when it is missing or unreadable."""
         folder = Path(folder)
         try:
