@@ -199,7 +199,7 @@ def test_cli_multi_vector_index_search_equals_exhaustive_maxsim(built, colminilm
 
 
 def test_multi_vector_index_refuses_single_vector_options(built, tmp_path):
-    corpus, out, _, _ = built
+    corpus = built[0]
     for flags, message in ((["--quantize", "int8"], "--quantize"), (["--dim", "64"], "--dim"),
                            (["--ann"], "--ann")):  # fmt: skip
         result = _cli(
@@ -209,10 +209,26 @@ def test_multi_vector_index_refuses_single_vector_options(built, tmp_path):
         assert result.exit_code != 0 and message in said and "multi-vector" in said
     single = _cli("index", corpus, "--model", "ocr-minilm", "--out", tmp_path / "y", "--token-pooling", 2)
     assert single.exit_code != 0 and "multi-vector models only" in str(single.exception)
-    from pagefit.index.qdrant import export_qdrant
 
-    with pytest.raises(PagefitError, match="multi-vector index"):
-        export_qdrant(out, tmp_path / "qdrant")
+
+def test_multi_vector_index_exports_to_qdrant_maxsim(built, colminilm, tmp_path):
+    from qdrant_client import QdrantClient
+
+    from pagefit.index import open_index
+    from pagefit.index.qdrant import export_qdrant
+    from pagefit.multivector_embeddings import encode_multivector_queries
+
+    _, out, rows, queries = built
+    assert export_qdrant(out, tmp_path / "qdrant", collection="pages") == len(rows)
+    client = QdrantClient(path=str(tmp_path / "qdrant"))
+    opened = open_index(out, model=colminilm)
+    for text, _ in queries[:3]:  # Qdrant's MaxSim over the exported token vectors ranks as `search` does
+        query = encode_multivector_queries(colminilm, [text])[0]
+        hits = client.query_points("pages", query=query.tolist(), limit=5).points
+        ours = opened.search(text, k=5, hybrid="none")["results"]
+        assert [h.payload["page_id"] for h in hits] == [r["page_id"] for r in ours]
+        np.testing.assert_allclose([h.score for h in hits], [r["score"] for r in ours], atol=1e-3)
+    client.close()
 
 
 def test_serve_api_and_reranker_on_a_multi_vector_index(built, colminilm, minilm_path):
