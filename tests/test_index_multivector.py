@@ -208,7 +208,7 @@ def test_multi_vector_index_refuses_single_vector_options(built, tmp_path):
         said = str(result.exception)  # the PagefitError the CLI's entry point prints
         assert result.exit_code != 0 and message in said and "multi-vector" in said
     single = _cli("index", corpus, "--model", "ocr-minilm", "--out", tmp_path / "y", "--token-pooling", 2)
-    assert single.exit_code != 0 and "multi-vector models only" in str(single.exception)
+    assert single.exit_code != 0 and "for multi-vector models only" in str(single.exception)
 
 
 def test_multi_vector_index_exports_to_qdrant_maxsim(built, colminilm, tmp_path):

@@ -222,6 +222,14 @@ def _check_same_model(previous: IndexManifest, fingerprint: str, model: Any, out
         )
 
 
+_SINGLE_VECTOR_FLAGS = {
+    "dim": "--dim",
+    "quantize": "--quantize",
+    "ann": "--ann",
+    "rescore_multiplier": "rescore_multiplier",
+}
+
+
 def _multi_vector_settings(
     model: Any,
     previous: IndexManifest | None,
@@ -234,31 +242,38 @@ def _multi_vector_settings(
     """The multi-vector settings of this run (None for a single-vector model); options of the other
     kind of model are refused, not ignored."""
     from pagefit.models import model_name
-    from pagefit.multivector_embeddings import is_multi_vector, model_pools_pages
+    from pagefit.multivector_embeddings import is_multi_vector
 
     name = model_name(model)
     if not is_multi_vector(model):
         given = {"--token-pooling": token_pooling, "--first-stage": first_stage, "--candidates": candidates}
-        wrong = [flag for flag, value in given.items() if value is not None]
-        if wrong:
-            raise PagefitError(
-                f"{', '.join(wrong)} {'applies' if len(wrong) == 1 else 'apply'} to multi-vector models "
-                f"only; {name} is single-vector"
-            )
+        if wrong := [flag for flag, value in given.items() if value is not None]:
+            raise PagefitError(f"{', '.join(wrong)}: for multi-vector models only; {name} is single-vector")
         return None
-    flags = {
-        "dim": "--dim",
-        "quantize": "--quantize",
-        "ann": "--ann",
-        "rescore_multiplier": "rescore_multiplier",
-    }
-    wrong = [flags[key] for key, value in single_vector_options.items() if value not in (None, False, "none")]
-    if wrong:
+    options = single_vector_options.items()
+    if wrong := [_SINGLE_VECTOR_FLAGS[k] for k, value in options if value not in (None, False, "none")]:
         raise PagefitError(
-            f"{', '.join(wrong)} {'does' if len(wrong) == 1 else 'do'} not apply to the multi-vector model {name} (token vectors scored by MaxSim): "
-            "drop them, or shrink its storage with --token-pooling FACTOR"
+            f"{', '.join(wrong)}: not for the multi-vector model {name} (token vectors scored by MaxSim); "
+            "drop it, or shrink its storage with --token-pooling FACTOR"
         )
     stored = previous.multivector if previous is not None else None
+    defaults = stored or MultiVectorSettings()
+    try:
+        return MultiVectorSettings(
+            first_stage=first_stage or defaults.first_stage,
+            candidates=candidates or defaults.candidates,
+            token_pooling=_pool_factor(token_pooling, stored, model, name),
+        )
+    except ValueError as e:
+        raise PagefitError(f"bad multi-vector setting: {e.errors()[0]['msg']}") from e  # type: ignore[attr-defined]
+
+
+def _pool_factor(
+    token_pooling: float | None, stored: MultiVectorSettings | None, model: Any, name: str
+) -> float | None:
+    """The pooling factor of the index (None: no pooling); an existing index keeps its own."""
+    from pagefit.multivector_embeddings import model_pools_pages
+
     if token_pooling is not None and token_pooling < 1:
         raise PagefitError(f"--token-pooling {token_pooling} must be >= 1 (1 = no pooling)")
     pool = stored.token_pooling if token_pooling is None and stored is not None else token_pooling
@@ -272,15 +287,7 @@ def _multi_vector_settings(
         raise PagefitError(
             f"{name} already pools its page vectors (token pooling baked in by train): drop --token-pooling"
         )
-    defaults = stored or MultiVectorSettings()
-    try:
-        return MultiVectorSettings(
-            first_stage=first_stage or defaults.first_stage,
-            candidates=candidates or defaults.candidates,
-            token_pooling=pool,
-        )
-    except ValueError as e:
-        raise PagefitError(f"bad multi-vector setting: {e.errors()[0]['msg']}") from e  # type: ignore[attr-defined]
+    return pool
 
 
 def _check_dim(dim: int | None, full_dim: int, previous: IndexManifest | None) -> int:
