@@ -287,22 +287,22 @@ def test_multi_vector_index_resumes_updates_and_refuses_another_model(
     real_add, adds = PageTable.add, []
 
     def dying_add(self, page_rows, vectors):
-        real_add(self, page_rows, vectors)
         adds.append(len(page_rows))
-        if len(adds) == 2:
-            raise KeyboardInterrupt  # the run dies right after its second commit
+        if len(adds) == 3:
+            raise KeyboardInterrupt  # dies with its third chunk embedded (and cached) but not committed
+        real_add(self, page_rows, vectors)
 
     monkeypatch.setattr(PageTable, "add", dying_add)
     with pytest.raises(KeyboardInterrupt):
         index(corpus, colminilm, out, commit_every=4, show_progress=False)
-    assert not read_manifest(out).complete and sum(encoded) == 8
+    assert not read_manifest(out).complete and sum(encoded) == 12
     with pytest.raises(PagefitError, match="half-built"):
         open_index(out, model=colminilm)
     monkeypatch.setattr(PageTable, "add", real_add)
     encoded.clear()
     resumed = index(corpus, colminilm, out, commit_every=4, show_progress=False)
     assert resumed.complete and resumed.last_run == {"added": 12, "removed": 0, "kept": 8}
-    assert sum(encoded) == 12  # committed pages are neither re-embedded nor re-added
+    assert sum(encoded) == 8  # committed pages are not re-added, cached ones not re-embedded
 
     smaller = tmp_path / "smaller"
     shutil.copytree(corpus, smaller, ignore=shutil.ignore_patterns("pages"))
