@@ -35,6 +35,8 @@ __all__ = [
     "encode_multivector_pages",
     "encode_multivector_queries",
     "is_multi_vector",
+    "model_pools_pages",
+    "pool_token_vectors",
 ]
 
 logger = logging.getLogger(__name__)
@@ -259,3 +261,23 @@ def is_multi_vector(model: Any) -> bool:
     from sentence_transformers import MultiVectorEncoder
 
     return isinstance(model, MultiVectorEncoder)
+
+
+def model_pools_pages(model: Any) -> bool:
+    """Whether the model already pools its page vectors (a token pooling module, e.g. baked in by train)."""
+    from sentence_transformers.multi_vector_encoder.modules import BaseTokenPooling
+
+    return any(isinstance(module, BaseTokenPooling) for module in model.modules())
+
+
+def pool_token_vectors(pages: MultiVectorPages, pool_factor: float) -> MultiVectorPages:
+    """Pages after Sentence Transformers' hierarchical token pooling (about 1/``pool_factor`` of each
+    page's vectors), keeping the first vector as is, as `pagefit train`'s ``token_pooling`` does."""
+    import torch
+    from sentence_transformers.multi_vector_encoder.modules import HierarchicalTokenPooling
+
+    pooling = HierarchicalTokenPooling(pool_factor=pool_factor, num_protected_tokens=1)
+    pooled = pooling.pool(
+        [torch.from_numpy(np.array(p, dtype=np.float32)) for p in pages.pages(range(len(pages)))]
+    )
+    return MultiVectorPages.from_list([p.numpy() for p in pooled], dim=pages.dim)

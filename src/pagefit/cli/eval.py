@@ -108,6 +108,13 @@ def eval_command(
             help="`pagefit pairs` folder: tune the fusion weight on its eval split (never on --queries)."
         ),
     ] = None,
+    token_pooling: Annotated[
+        float | None,
+        typer.Option(
+            help="Multi-vector models: hierarchical token pooling factor of the page vectors, as "
+            "`pagefit index --token-pooling` stores them (keep about 1/FACTOR; 1 = none)."
+        ),
+    ] = None,
 ) -> None:
     """Measure retrieval quality (NDCG, MAP, MRR, recall) of models on a corpus, with significance and a report."""
     from rich.console import Console
@@ -134,6 +141,7 @@ def eval_command(
         rrf_k=rrf_k,
         fusion_weight=fusion_weight,
         tune_fusion=tune_fusion,
+        token_pooling=token_pooling,
     )
     import sys
 

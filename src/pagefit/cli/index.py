@@ -38,7 +38,12 @@ def _fusion(method: str, weight: float | None, rrf_k: int, from_report: Path | N
 def index_command(
     corpus: Annotated[Path, typer.Argument(help="Corpus folder written by `pagefit ingest`.")],
     model: Annotated[
-        str, typer.Option("--model", "-m", help="Embedding model: folder, hub name or built-in (ocr-minilm).")
+        str,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Embedding model: folder, hub name or built-in (ocr-minilm, multi-vector ocr-colminilm).",
+        ),
     ],
     out: Annotated[Path, typer.Option("--out", "-o", help="Index folder (an existing one is updated).")],
     dim: Annotated[
@@ -68,6 +73,23 @@ def index_command(
             help="HNSW graph search instead of a full scan (opt-in; recall not yet validated).",
         ),
     ] = None,
+    token_pooling: Annotated[
+        float | None,
+        typer.Option(
+            help="Multi-vector models: hierarchical token pooling factor of the page vectors "
+            "(keep about 1/FACTOR of them; 1 = none)."
+        ),
+    ] = None,
+    first_stage: Annotated[
+        str | None,
+        typer.Option(
+            help="Multi-vector models: first stage before exact MaxSim, mean or muvera (default mean)."
+        ),
+    ] = None,
+    candidates: Annotated[
+        int | None,
+        typer.Option(help="Multi-vector models: first-stage pages rescored by exact MaxSim (default 300)."),
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="Pages per forward pass.")] = 8,
     export_qdrant: Annotated[
         str | None,
@@ -93,6 +115,8 @@ def index_command(
         raise PagefitError(f"--quantize takes none, int8 or binary, not {quantize!r}")
     if fusion not in ("rrf", "weighted"):
         raise PagefitError(f"--fusion takes rrf or weighted, not {fusion!r}")
+    if first_stage not in (None, "mean", "muvera"):
+        raise PagefitError(f"--first-stage takes mean or muvera, not {first_stage!r}")
     manifest = index(
         corpus,
         model,
@@ -102,6 +126,9 @@ def index_command(
         hybrid=hybrid,
         fusion=_fusion(fusion, fusion_weight, rrf_k, fusion_from),
         ann=ann,
+        token_pooling=token_pooling,
+        first_stage=first_stage,  # type: ignore[arg-type]
+        candidates=candidates,
         batch_size=batch_size,
         trust_remote_code=trust_remote_code,
         device=device,
@@ -109,10 +136,18 @@ def index_command(
     )
     console = Console()
     run = manifest.last_run
+    multi = manifest.multivector
+    storage = (
+        f"multi-vector ({multi.vectors_per_page:g} vectors x {manifest.dim} per page, "
+        f"{multi.bytes_per_page:g} bytes/page, first stage {multi.first_stage})"
+        if multi is not None
+        else f"quantization {manifest.quantization}"
+    )
     console.print(
         f"[bold green]index[/] {out}: {manifest.pages} pages ({run.get('added', 0)} added, "
         f"{run.get('removed', 0)} removed, {run.get('kept', 0)} kept), dim {manifest.dim}, "
-        f"quantization {manifest.quantization}" + (", hybrid" if manifest.hybrid.enabled else ""),
+        + storage
+        + (", hybrid" if manifest.hybrid.enabled else ""),
         highlight=False,
     )
     if export_qdrant:

@@ -80,6 +80,9 @@ class EvalConfig(BaseModel):
     rrf_k: int = Field(60, ge=1)
     fusion_weight: float = Field(0.5, ge=0.0, le=1.0)
     tune_fusion: str | None = Field(None, description="pairs folder whose eval split tunes the weight")
+    token_pooling: float | None = Field(
+        None, ge=1, description="multi-vector entries: hierarchical token pooling factor of the page vectors"
+    )
 
 
 @dataclass
@@ -140,6 +143,7 @@ def evaluate(
     rrf_k: int = 60,
     fusion_weight: float = 0.5,
     tune_fusion: str | os.PathLike[str] | None = None,
+    token_pooling: float | None = None,
 ) -> Report:
     """Evaluate retrieval models on a corpus and write the report.
 
@@ -170,6 +174,9 @@ def evaluate(
         fusion_weight: the dense model's weight in weighted fusion.
         tune_fusion: a `pagefit pairs` folder: pick the weighted-fusion weight on its eval split
             (implies hybrid="weighted"); the choice is recorded in report.json `settings.fusion`.
+        token_pooling: multi-vector entries store their page vectors pooled by this hierarchical
+            token pooling factor (as `pagefit index --token-pooling` does); their vectors and bytes
+            per page follow.
 
     Returns:
         The report (also written to `out`).
@@ -194,6 +201,7 @@ def evaluate(
             rrf_k=rrf_k,
             fusion_weight=fusion_weight,
             tune_fusion=None if tune_fusion is None else os.fspath(tune_fusion),
+            token_pooling=token_pooling,
         )
     except ValidationError as e:
         error = e.errors()[0]
@@ -346,6 +354,10 @@ def _run_model(name: str, spec: Any, data: _Corpus, config: EvalConfig, show_pro
 
     if is_multi_vector(model):  # token vectors scored by exact MaxSim (pagefit.evaluation.maxsim)
         return _run_multivector(name, spec, model, data, config, show_progress, timing)
+    if config.token_pooling:
+        logger.warning(
+            "%s is a single-vector model: --token-pooling applies to multi-vector entries only", name
+        )
 
     start = time.perf_counter()
     pages = encode_pages(
@@ -381,13 +393,16 @@ def _run_multivector(
     if config.dims:
         logger.warning("%s is a multi-vector model: no Matryoshka dims to sweep", name)
     result = score_multivector_model(model, data.image_paths, data.keys, data.query_texts,
-                                     batch_size=config.batch_size, show_progress=show_progress)  # fmt: skip
+                                     batch_size=config.batch_size, show_progress=show_progress,
+                                     token_pooling=config.token_pooling)  # fmt: skip
     start = time.perf_counter()
     ranked = rank_pages(result.scores, data.id_order)
     timing |= result.timing
     timing["search"] += time.perf_counter() - start
     run = _Run(name, model_name(spec), _count_params(model), ranked, dim=result.dim, timing=timing,
                vectors_per_page=result.vectors_per_page, bytes_per_page=result.bytes_per_page)  # fmt: skip
+    if config.hybrid:
+        run.scores = result.scores  # kept for hybrid fusion, as for a single-vector entry
     del model
     if isinstance(spec, (str, os.PathLike)):
         _free_memory()

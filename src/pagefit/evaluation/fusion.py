@@ -204,20 +204,14 @@ def hybrid_runs(runs: list, named: list, data, config, show_progress: bool) -> t
 
 def _tune(run, spec, data, config, fusion: FusionConfig) -> FusionConfig:
     """The weighted fusion whose weight scores best (NDCG@10) on the tuning queries."""
-    from pagefit.embeddings import encode_pages, encode_queries
-    from pagefit.evaluation import _load_embedding_model, _similarity
     from pagefit.evaluation.bm25 import bm25_scores
     from pagefit.evaluation.metrics import PRIMARY_METRIC, query_metrics, rank_pages
     from pagefit.queries import check_page_ids
 
     queries = tuning_queries(config.tune_fusion, data.queries)
     check_page_ids(queries, data.page_ids, source=config.tune_fusion)
-    model = _load_embedding_model(spec, config)
-    pages = encode_pages(
-        model, data.image_paths, keys=data.keys, batch_size=config.batch_size, show_progress=False
-    )
     texts = [q.query for q in queries]
-    dense = _similarity(model, encode_queries(model, texts)[:, : run.dim], pages[:, : run.dim])
+    dense = _dense_scores(run, spec, data, config, texts)
     sparse = sparse_as_retrieved(bm25_scores(data.texts, texts))
 
     def ndcg(fused: np.ndarray) -> float:
@@ -232,3 +226,21 @@ def _tune(run, spec, data, config, fusion: FusionConfig) -> FusionConfig:
     return fusion.model_copy(
         update={"method": "weighted", "weight": weight, "tuned_on": str(config.tune_fusion), "tuning": grid}
     )
+
+
+def _dense_scores(run, spec, data, config, texts: list[str]) -> np.ndarray:
+    """(texts, pages) scores of an entry's model, as the entry scored its queries (cached pages)."""
+    from pagefit.embeddings import encode_pages, encode_queries
+    from pagefit.evaluation import _load_embedding_model, _similarity
+    from pagefit.multivector_embeddings import is_multi_vector
+
+    model = _load_embedding_model(spec, config)
+    if is_multi_vector(model):
+        from pagefit.evaluation.maxsim import score_multivector_model
+
+        return score_multivector_model(model, data.image_paths, data.keys, texts, batch_size=config.batch_size,
+                                       show_progress=False, token_pooling=config.token_pooling).scores  # fmt: skip
+    pages = encode_pages(
+        model, data.image_paths, keys=data.keys, batch_size=config.batch_size, show_progress=False
+    )
+    return _similarity(model, encode_queries(model, texts)[:, : run.dim], pages[:, : run.dim])

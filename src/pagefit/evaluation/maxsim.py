@@ -145,15 +145,33 @@ def score_multivector_model(
     *,
     batch_size: int = 16,
     show_progress: bool = True,
+    token_pooling: float | None = None,
 ) -> MultiVectorScores:
-    """Encode pages (through the multi-vector cache) and queries, then score every page by MaxSim."""
-    from pagefit.multivector_embeddings import encode_multivector_pages, encode_multivector_queries
+    """Encode pages (through the multi-vector cache) and queries, then score every page by MaxSim.
+
+    ``token_pooling``: pool the page vectors by this hierarchical pooling factor first (as
+    `pagefit index --token-pooling` stores them); refused for a model that already pools its pages.
+    """
+    from pagefit.errors import PagefitError
+    from pagefit.multivector_embeddings import (
+        encode_multivector_pages,
+        encode_multivector_queries,
+        model_pools_pages,
+        pool_token_vectors,
+    )
 
     timing: dict[str, float] = {}
+    pool = token_pooling is not None and token_pooling > 1
+    if pool and model_pools_pages(model):
+        raise PagefitError(
+            "a model that already pools its page vectors (baked in by train) takes no --token-pooling"
+        )
     start = time.perf_counter()
     pages = encode_multivector_pages(
         model, image_paths, keys=keys, batch_size=batch_size, show_progress=show_progress
     )
+    if pool:
+        pages = pool_token_vectors(pages, token_pooling)
     timing["encode_pages"] = time.perf_counter() - start
     start = time.perf_counter()
     queries = encode_multivector_queries(model, query_texts)

@@ -5,31 +5,48 @@ Layout of an index folder (docs/formats.md)::
     INDEX/
       manifest.json      pagefit version, corpus, model + fingerprint, dim, quantization, hybrid, pages
       lancedb/           the LanceDB `pages` table: metadata, page text, full-precision vectors
+                         (a multi-vector model: each page's float16 token vectors)
       vectors.usearch    the HNSW graph (only with ann), int8_ranges.npy (only with int8)
+      multivector/       a multi-vector model's search files (`MultiVectorIndex`): memory-mapped
+                         token vectors, one first-stage vector per page, page_ids.json
       bm25/              the BM25 index of the page text (only with --hybrid)
 
 Pages are embedded through `pagefit.embeddings` (a page eval or mine already embedded with the same
 model is never embedded again) in chunks, each committed to the table before the next starts: a run
 killed at any point resumes where the last commit ended. Re-running on a corpus that gained or lost
 pages embeds only the new ones and deletes the gone ones; a different model is refused.
+
+A multi-vector model (`MultiVectorEncoder`, e.g. ``ocr-colminilm``) is embedded through
+`pagefit.multivector_embeddings` (the page cache `eval` shares), optionally token-pooled, and searched
+by a first stage over one vector per page whose best candidates are rescored by exact MaxSim
+(`pagefit.index.multivector`).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pagefit.errors import PagefitError
 from pagefit.evaluation.fusion import FusionConfig
-from pagefit.index.manifest import MANIFEST, HybridSettings, IndexManifest, read_manifest, write_manifest
+from pagefit.index.manifest import (
+    MANIFEST,
+    HybridSettings,
+    IndexManifest,
+    MultiVectorSettings,
+    read_manifest,
+    write_manifest,
+)
 from pagefit.index.vectors import DEFAULT_RESCORE, Quantization
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+    from pagefit.index.multivector import FirstStage
     from pagefit.index.page_index import PageIndex
 
 __all__ = ["IndexManifest", "PageIndex", "export_qdrant", "index", "open_index", "search"]
@@ -48,6 +65,9 @@ def index(
     fusion: FusionConfig | None = None,
     ann: bool | None = None,
     rescore_multiplier: int | None = None,
+    token_pooling: float | None = None,
+    first_stage: FirstStage | None = None,
+    candidates: int | None = None,
     batch_size: int = 8,
     commit_every: int | None = None,
     trust_remote_code: bool = False,
@@ -68,6 +88,10 @@ def index(
         ann: HNSW graph search instead of an exhaustive scan (opt-in: its recall is not yet
             validated, see benchmarks/search.py).
         rescore_multiplier: candidates per result rescored (default: int8 4, binary 10).
+        token_pooling: multi-vector only: hierarchical token pooling factor of the page vectors
+            (keep about 1/factor of them; 1 = none; default: the existing index's setting, else none).
+        first_stage: multi-vector only: ``mean`` or ``muvera`` (default: the existing index's, else mean).
+        candidates: multi-vector only: first-stage pages rescored by exact MaxSim (default 300).
         batch_size: pages per forward pass.
         commit_every: pages embedded between two commits to the table (default 16 batches): what a
             killed run loses at most.
@@ -95,10 +119,14 @@ def index(
     require_modality(st_model, "text", role="a query encoder for an index")
     fingerprint = model_fingerprint(st_model)
     previous = read_manifest(out) if (out / MANIFEST).exists() else None
-    full_dim = _full_dim(st_model, pages, corpus)
-    dim = _check_dim(dim, full_dim, previous)
     if previous is not None:
         _check_same_model(previous, fingerprint, model, out)
+    multi = _multi_vector_settings(
+        st_model, previous, token_pooling=token_pooling, first_stage=first_stage, candidates=candidates,
+        dim=dim, quantize=quantize, ann=ann, rescore_multiplier=rescore_multiplier,
+    )  # fmt: skip
+    full_dim = _full_dim(st_model, pages, corpus)
+    dim = _check_dim(dim, full_dim, previous)
     now = datetime.now().isoformat(timespec="seconds")
     quantize = quantize or (previous.quantization if previous else "none")
     hybrid = hybrid if hybrid is not None else bool(previous and previous.hybrid.enabled)
@@ -114,6 +142,8 @@ def index(
         rescore_multiplier=rescore_multiplier or DEFAULT_RESCORE[quantize],
         ann=bool(ann) if ann is not None else bool(previous and previous.ann),
         hybrid=HybridSettings(enabled=hybrid, fusion=fusion or _previous_fusion(previous)),
+        multivector=multi,
+        similarity="maxsim" if multi is not None else "cosine",
         pages=previous.pages if previous else 0,
         created=previous.created if previous else now,
         updated=now,
@@ -121,9 +151,10 @@ def index(
     )
     out.mkdir(parents=True, exist_ok=True)
     write_manifest(out, manifest)  # complete=False until the run ends: readers refuse a half-built index
-    table = PageTable(out, dim)
+    table = PageTable(out, dim, multi_vector=multi is not None)
+    encode = _page_encoder(st_model, dim, multi, batch_size)
     manifest.last_run = _sync_pages(
-        table, pages, corpus, st_model, dim, batch_size, commit_every or batch_size * 16, show_progress
+        table, pages, corpus, encode, commit_every or batch_size * 16, show_progress
     )
     table.compact()
     _build_search_files(out, table, manifest)
@@ -191,6 +222,74 @@ def _check_same_model(previous: IndexManifest, fingerprint: str, model: Any, out
         )
 
 
+_SINGLE_VECTOR_FLAGS = {
+    "dim": "--dim",
+    "quantize": "--quantize",
+    "ann": "--ann",
+    "rescore_multiplier": "rescore_multiplier",
+}
+
+
+def _multi_vector_settings(
+    model: Any,
+    previous: IndexManifest | None,
+    *,
+    token_pooling: float | None,
+    first_stage: FirstStage | None,
+    candidates: int | None,
+    **single_vector_options: Any,
+) -> MultiVectorSettings | None:
+    """The multi-vector settings of this run (None for a single-vector model); options of the other
+    kind of model are refused, not ignored."""
+    from pagefit.models import model_name
+    from pagefit.multivector_embeddings import is_multi_vector
+
+    name = model_name(model)
+    if not is_multi_vector(model):
+        given = {"--token-pooling": token_pooling, "--first-stage": first_stage, "--candidates": candidates}
+        if wrong := [flag for flag, value in given.items() if value is not None]:
+            raise PagefitError(f"{', '.join(wrong)}: for multi-vector models only; {name} is single-vector")
+        return None
+    options = single_vector_options.items()
+    if wrong := [_SINGLE_VECTOR_FLAGS[k] for k, value in options if value not in (None, False, "none")]:
+        raise PagefitError(
+            f"{', '.join(wrong)}: not for the multi-vector model {name} (token vectors scored by MaxSim); "
+            "drop it, or shrink its storage with --token-pooling FACTOR"
+        )
+    stored = previous.multivector if previous is not None else None
+    defaults = stored or MultiVectorSettings()
+    try:
+        return MultiVectorSettings(
+            first_stage=first_stage or defaults.first_stage,
+            candidates=candidates or defaults.candidates,
+            token_pooling=_pool_factor(token_pooling, stored, model, name),
+        )
+    except ValueError as e:
+        raise PagefitError(f"bad multi-vector setting: {e.errors()[0]['msg']}") from e  # type: ignore[attr-defined]
+
+
+def _pool_factor(
+    token_pooling: float | None, stored: MultiVectorSettings | None, model: Any, name: str
+) -> float | None:
+    """The pooling factor of the index (None: no pooling); an existing index keeps its own."""
+    from pagefit.multivector_embeddings import model_pools_pages
+
+    if token_pooling is not None and token_pooling < 1:
+        raise PagefitError(f"--token-pooling {token_pooling} must be >= 1 (1 = no pooling)")
+    pool = stored.token_pooling if token_pooling is None and stored is not None else token_pooling
+    pool = pool if pool is not None and pool > 1 else None
+    if stored is not None and stored.token_pooling != pool:
+        raise PagefitError(
+            f"the index stores pages token-pooled with factor {stored.token_pooling or 1}; --token-pooling "
+            f"{token_pooling} needs a new --out (page vectors are cached, so it costs no re-encoding)"
+        )
+    if pool is not None and model_pools_pages(model):
+        raise PagefitError(
+            f"{name} already pools its page vectors (token pooling baked in by train): drop --token-pooling"
+        )
+    return pool
+
+
 def _check_dim(dim: int | None, full_dim: int, previous: IndexManifest | None) -> int:
     if dim is None:
         dim = previous.dim if previous is not None else full_dim
@@ -210,7 +309,10 @@ def _previous_fusion(previous: IndexManifest | None) -> FusionConfig:
 
 def _full_dim(model: SentenceTransformer, pages: Any, corpus: Any) -> int:
     from pagefit.embeddings import full_dimension
+    from pagefit.multivector_embeddings import is_multi_vector
 
+    if is_multi_vector(model):  # token vectors: no Matryoshka truncation
+        return int(model.get_embedding_dimension())
     with full_dimension(model):
         dim = model.get_embedding_dimension()
     if dim is None:
@@ -224,20 +326,39 @@ def _full_dim(model: SentenceTransformer, pages: Any, corpus: Any) -> int:
 # ------------------------------------------------------------------------------------------ the pages
 
 
+def _page_encoder(
+    model: Any, dim: int, multi: MultiVectorSettings | None, batch_size: int
+) -> Callable[[list[str], list[str]], Any]:
+    """``encode(paths, keys)``: what the table stores per page, through the page caches that eval shares."""
+    from pagefit.embeddings import encode_pages, truncate_embeddings
+
+    if multi is None:
+        return lambda paths, keys: truncate_embeddings(
+            encode_pages(model, paths, keys=keys, batch_size=batch_size, show_progress=False), dim
+        )
+    from pagefit.multivector_embeddings import encode_multivector_pages, pool_token_vectors
+
+    def encode(paths: list[str], keys: list[str]) -> Any:
+        vectors = encode_multivector_pages(
+            model, paths, keys=keys, batch_size=batch_size, show_progress=False
+        )
+        return pool_token_vectors(vectors, multi.token_pooling) if multi.token_pooling else vectors
+
+    return encode
+
+
 def _sync_pages(
     table: Any,
     pages: Any,
     corpus: Any,
-    model: Any,
-    dim: int,
-    batch_size: int,
+    encode: Callable[[list[str], list[str]], Any],
     chunk: int,
     show_progress: bool,
 ) -> dict[str, int]:
     """Delete pages that left the corpus (or changed), embed and add the new ones, chunk by chunk."""
     from pagefit._progress import progress_bar
     from pagefit.corpus import corpus_image_paths
-    from pagefit.embeddings import encode_pages, page_key, truncate_embeddings
+    from pagefit.embeddings import page_key
 
     paths = corpus_image_paths(corpus, pages)
     keys = list(pages["image_hash"]) if "image_hash" in pages.column_names else [None] * len(paths)
@@ -252,14 +373,8 @@ def _sync_pages(
     with progress_bar("index", total=len(todo), unit="pages", enabled=show_progress) as bar:
         for start in range(0, len(todo), chunk):
             rows = todo[start : start + chunk]
-            vectors = encode_pages(
-                model,
-                [paths[i] for i in rows],
-                keys=[keys[i] for i in rows],
-                batch_size=batch_size,
-                show_progress=False,
-            )
-            table.add([_row(pages[i], keys[i]) for i in rows], truncate_embeddings(vectors, dim))
+            vectors = encode([paths[i] for i in rows], [keys[i] for i in rows])
+            table.add([_row(pages[i], keys[i]) for i in rows], vectors)
             bar.advance(len(rows))
     return {"added": len(todo), "removed": len(gone), "kept": len(ids) - len(todo)}
 
@@ -281,14 +396,33 @@ def _build_search_files(out: Path, table: Any, manifest: IndexManifest) -> None:
     from pagefit.index.keyword import BM25_DIR, KeywordIndex
     from pagefit.index.vectors import VectorSearcher
 
-    meta, vectors = table.read()
-    searcher = VectorSearcher(
-        vectors, manifest.quantization, ann=manifest.ann, rescore_multiplier=manifest.rescore_multiplier
-    )
-    searcher.save(out)
+    if manifest.multivector is not None:
+        from pagefit.index.multivector import MULTIVECTOR_DIR
+
+        meta, pages = table.read_multi_vector()
+        searcher = build_multi_vector_searcher(meta["page_id"], pages, manifest.multivector)
+        searcher.save(out / MULTIVECTOR_DIR)
+        manifest.multivector.vectors_per_page = round(searcher.index.vectors_per_page, 2)
+        manifest.multivector.bytes_per_page = round(searcher.index.bytes_per_page, 1)
+    else:
+        meta, vectors = table.read()
+        searcher = VectorSearcher(
+            vectors, manifest.quantization, ann=manifest.ann, rescore_multiplier=manifest.rescore_multiplier
+        )
+        searcher.save(out)
     if manifest.hybrid.enabled:
         KeywordIndex.build(meta["text"]).save(out)
     elif (out / BM25_DIR).exists():
         import shutil
 
         shutil.rmtree(out / BM25_DIR)
+
+
+def build_multi_vector_searcher(page_ids: list[str], pages: Any, settings: MultiVectorSettings) -> Any:
+    """The `MultiVectorSearcher` of the table's pages (already pooled: the table stores what is searched)."""
+    import numpy as np
+
+    from pagefit.index.multivector import MultiVectorIndex, MultiVectorSearcher
+
+    built = MultiVectorIndex.build(pages, first_stage=settings.first_stage, dtype=np.float16)
+    return MultiVectorSearcher(built, page_ids, candidates=settings.candidates)

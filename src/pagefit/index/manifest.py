@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -13,7 +14,14 @@ from pagefit.errors import PagefitError
 from pagefit.evaluation.fusion import FusionConfig
 from pagefit.index.vectors import Quantization
 
-__all__ = ["MANIFEST", "HybridSettings", "IndexManifest", "read_manifest", "write_manifest"]
+__all__ = [
+    "MANIFEST",
+    "HybridSettings",
+    "IndexManifest",
+    "MultiVectorSettings",
+    "read_manifest",
+    "write_manifest",
+]
 
 MANIFEST = "manifest.json"
 
@@ -24,6 +32,26 @@ class HybridSettings(BaseModel):
     enabled: bool = False
     fusion: FusionConfig = Field(default_factory=FusionConfig)
     tokenizer: str = "pagefit.evaluation.bm25 (the tokenisation of eval --bm25)"
+
+
+class MultiVectorSettings(BaseModel):
+    """How a multi-vector index stores and searches its pages' token vectors (`pagefit.index.multivector`)."""
+
+    first_stage: Literal["mean", "muvera"] = Field(
+        "mean", description="one vector per page scored first: the pages' mean vectors, or MUVERA encodings"
+    )
+    candidates: int = Field(
+        300,
+        ge=1,
+        description="first-stage pages rescored by exact MaxSim "
+        "(300 kept recall@10 0.96 against exhaustive on 100k pages: benchmarks/multivector.py)",
+    )
+    token_pooling: float | None = Field(
+        None, description="hierarchical token pooling factor applied to the page vectors at index time"
+    )
+    dtype: str = "float16"
+    vectors_per_page: float = 0.0
+    bytes_per_page: float = Field(0.0, description="stored token vectors + first-stage vector, per page")
 
 
 class IndexManifest(BaseModel):
@@ -39,6 +67,9 @@ class IndexManifest(BaseModel):
     rescore_multiplier: int = 1
     ann: bool = Field(False, description="HNSW graph search instead of an exhaustive scan")
     hybrid: HybridSettings = Field(default_factory=HybridSettings)
+    multivector: MultiVectorSettings | None = Field(
+        None, description="set for a multi-vector model (token vectors scored by MaxSim), else None"
+    )
     pages: int = 0
     store: str = "lancedb"
     table_version: int | None = None

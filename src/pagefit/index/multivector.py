@@ -17,6 +17,8 @@ reference. ``benchmarks/multivector.py`` measures recall@10 against it and the s
 Layout of a saved index (``save``/``load``): ``pages.vectors.npy`` and ``pages.offsets.npy`` (the token
 vectors), ``first_stage.npy`` (float32, one row per page) and ``multivector_index.json`` (settings,
 counts, vectors and bytes per page, and the MUVERA seed from which its random projections are rebuilt).
+`MultiVectorSearcher` is what `pagefit index`/`search` keep in ``INDEX/multivector/``: those files plus
+``page_ids.json``, searched through the same interface as the single-vector `VectorSearcher`.
 """
 
 from __future__ import annotations
@@ -39,11 +41,14 @@ from pagefit.multivector_embeddings import MultiVectorPages
 if TYPE_CHECKING:
     from sentence_transformers.multi_vector_encoder.modules import BaseTokenPooling
 
-__all__ = ["FirstStage", "MultiVectorIndex", "Muvera", "SearchHits"]
+__all__ = ["MULTIVECTOR_DIR", "FirstStage", "MultiVectorIndex", "MultiVectorSearcher", "Muvera", "SearchHits"]
 
 FirstStage = Literal["mean", "muvera"]
 _META = "multivector_index.json"
 _FORMAT = "pagefit-multivector-index-1"
+MULTIVECTOR_DIR = "multivector"
+"""The `MultiVectorIndex` of a `pagefit index` folder built with a multi-vector model."""
+_PAGE_IDS = "page_ids.json"
 
 
 @dataclass(frozen=True)
@@ -229,7 +234,7 @@ class MultiVectorIndex:
         indices, scores = [], []
         for query, pool in zip(queries, top, strict=True):
             exact = maxsim_scores([query], self.pages, indices=pool)[0]
-            best = np.argsort(-exact, kind="stable")[:k]
+            best = np.lexsort((pool, -exact))[:k]  # score desc, then page ascending
             indices.append(pool[best])
             scores.append(exact[best])
         return SearchHits(np.asarray(indices), np.asarray(scores, dtype=np.float32))
@@ -237,7 +242,7 @@ class MultiVectorIndex:
     def search_exhaustive(self, queries: Sequence[np.ndarray], *, k: int = 10) -> SearchHits:
         """Top ``k`` pages per query by exact MaxSim over every page (the reference)."""
         exact = maxsim_scores(list(queries), self.pages)
-        best = np.argsort(-exact, axis=1, kind="stable")[:, :k]
+        best = np.argsort(-exact, axis=1, kind="stable")[:, :k]  # ties: page ascending
         return SearchHits(best, np.take_along_axis(exact, best, axis=1))
 
     def save(self, folder: str | os.PathLike[str]) -> Path:
@@ -273,6 +278,46 @@ class MultiVectorIndex:
         muvera = Muvera(**meta["muvera"]) if meta.get("muvera") else None
         return cls(pages, np.load(folder / "first_stage.npy"), first_stage=meta["first_stage"], muvera=muvera,
                    pooling=meta.get("token_pooling"))  # fmt: skip
+
+
+class MultiVectorSearcher:
+    """`pagefit search`'s view of a multi-vector index: `VectorSearcher.search`'s interface (rows and
+    scores, best first) over a `MultiVectorIndex` whose page ``i`` is ``page_ids[i]``.
+
+    Saved in ``INDEX/multivector/``: the `MultiVectorIndex` files plus ``page_ids.json``.
+    """
+
+    def __init__(self, index: MultiVectorIndex, page_ids: Sequence[str], *, candidates: int = 300) -> None:
+        if len(page_ids) != len(index):
+            raise ValueError(f"{len(page_ids)} page ids for {len(index)} pages")
+        self.index = index
+        self.page_ids = list(page_ids)
+        self.candidates = candidates
+
+    def search(self, queries: Sequence[np.ndarray], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, scores), each (queries, <= k), best first; scores are exact MaxSim."""
+        if not len(self.index):
+            empty = np.zeros((len(queries), 0))
+            return empty.astype(np.int64), empty.astype(np.float32)
+        hits = self.index.search(queries, k=k, candidates=max(self.candidates, k))
+        return hits.indices.astype(np.int64), hits.scores.astype(np.float32)
+
+    def save(self, folder: str | os.PathLike[str]) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / _META).unlink(missing_ok=True)  # incomplete until the index's own metadata is written
+        atomic_write_json(folder / _PAGE_IDS, self.page_ids)
+        self.index.save(folder)
+
+    @classmethod
+    def load(cls, folder: str | os.PathLike[str], *, candidates: int = 300) -> MultiVectorSearcher | None:
+        """The searcher saved in ``folder`` (memory-mapped), or None when it is missing or unreadable."""
+        folder = Path(folder)
+        try:
+            page_ids = json.loads((folder / _PAGE_IDS).read_text(encoding="utf-8"))
+            return cls(MultiVectorIndex.load(folder), page_ids, candidates=candidates)
+        except (OSError, ValueError, KeyError, PagefitError):
+            return None
 
 
 def _page_means(pages: MultiVectorPages, chunk: int = 65536) -> np.ndarray:

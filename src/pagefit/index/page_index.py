@@ -1,6 +1,8 @@
 """An opened index: dense, hybrid and reranked search over the pages of one corpus.
 
-`search` returns the JSON shape of docs/formats.md: ``{"query", "k", "results": [{"rank", "page_id",
+Single- and multi-vector indexes share every step here but two: how the query is encoded
+(`_encode_query`) and which searcher ranks the pages (`VectorSearcher`, or `MultiVectorSearcher`: a
+first stage rescored by exact MaxSim). `search` returns the JSON shape of docs/formats.md: ``{"query", "k", "results": [{"rank", "page_id",
 "score", "source", "page_number", "image", "snippet"}]}``. The query model loads on first use and
 must have the fingerprint the index was built with. A reranker reorders the top pages through the
 same code as `pagefit eval --reranker` (`pagefit.evaluation._rerank`).
@@ -63,22 +65,27 @@ class PageIndex:
                 f"run `pagefit index {self.manifest.corpus} --model {self.manifest.model} --out {self.path}` again"
             )
         self.corpus = Path(self.manifest.corpus)
-        table = PageTable(self.path, self.manifest.dim)
-        self.meta, vectors = table.read()
+        table = PageTable(self.path, self.manifest.dim, multi_vector=self.multi_vector)
+        if self.multi_vector:
+            self.meta, self.searcher = self._open_multi_vector(table)
+        else:
+            self.meta, vectors = table.read()
+            settings = {
+                "ann": self.manifest.ann,
+                "rescore_multiplier": self.manifest.rescore_multiplier,
+            }
+            if self.manifest.table_version == table.version:
+                self.searcher = VectorSearcher.load(
+                    self.path, vectors, self.manifest.quantization, **settings
+                )
+            else:  # the table moved on since the search files were written: derive them again
+                logger.warning("%s changed since it was indexed; rebuilding its search structures", self.path)
+                self.searcher = VectorSearcher(vectors, self.manifest.quantization, **settings)
         self.page_ids: list[str] = self.meta["page_id"]
         self.row_of = {pid: i for i, pid in enumerate(self.page_ids)}
         order = np.argsort(np.asarray(self.page_ids, dtype=object), kind="stable")
         self.id_order = np.empty(len(order), dtype=np.int64)
         self.id_order[order] = np.arange(len(order))
-        settings = {
-            "ann": self.manifest.ann,
-            "rescore_multiplier": self.manifest.rescore_multiplier,
-        }
-        if self.manifest.table_version == table.version:
-            self.searcher = VectorSearcher.load(self.path, vectors, self.manifest.quantization, **settings)
-        else:  # the table moved on since the search files were written: derive them again
-            logger.warning("%s changed since it was indexed; rebuilding its search structures", self.path)
-            self.searcher = VectorSearcher(vectors, self.manifest.quantization, **settings)
         self.keyword = (
             KeywordIndex.load(self.path, self.meta["text"]) if self.manifest.hybrid.enabled else None
         )
@@ -91,6 +98,32 @@ class PageIndex:
 
     def __len__(self) -> int:
         return len(self.page_ids)
+
+    @property
+    def multi_vector(self) -> bool:
+        """Whether the index holds token vectors of a multi-vector model (searched by MaxSim)."""
+        return self.manifest.multivector is not None
+
+    def _open_multi_vector(self, table: Any) -> tuple[dict[str, list[Any]], Any]:
+        """Metadata in the order of the saved `MultiVectorSearcher` (memory-mapped), rebuilt from the
+        table when those files are missing or do not hold the table's pages."""
+        from pagefit.index import build_multi_vector_searcher
+        from pagefit.index.multivector import MULTIVECTOR_DIR, MultiVectorSearcher
+
+        settings = self.manifest.multivector
+        meta = table.read_meta()
+        searcher = MultiVectorSearcher.load(self.path / MULTIVECTOR_DIR, candidates=settings.candidates)
+        if (
+            searcher is not None
+            and self.manifest.table_version == table.version
+            and sorted(searcher.page_ids) == sorted(meta["page_id"])
+        ):
+            row = {pid: i for i, pid in enumerate(meta["page_id"])}
+            order = [row[pid] for pid in searcher.page_ids]
+            return {name: [values[i] for i in order] for name, values in meta.items()}, searcher
+        logger.warning("%s changed since it was indexed; rebuilding its search structures", self.path)
+        meta, pages = table.read_multi_vector()
+        return meta, build_multi_vector_searcher(meta["page_id"], pages, settings)
 
     # ------------------------------------------------------------------------------------------ models
 
@@ -201,15 +234,23 @@ class PageIndex:
             ],
         }
 
-    def _retrieve(self, query: str, depth: int, fusion: FusionConfig | None) -> tuple[np.ndarray, np.ndarray]:
+    def _encode_query(self, query: str) -> Any:
+        """What the searcher takes: a (1, dim) vector, or the query's token vectors (multi-vector)."""
+        if self.multi_vector:
+            from pagefit.multivector_embeddings import encode_multivector_queries
+
+            return encode_multivector_queries(self.model, [query])
         from pagefit.embeddings import encode_queries, truncate_embeddings
 
+        return truncate_embeddings(encode_queries(self.model, [query]), self.manifest.dim)
+
+    def _retrieve(self, query: str, depth: int, fusion: FusionConfig | None) -> tuple[np.ndarray, np.ndarray]:
         if not len(self):
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         with self._lock:
-            vector = truncate_embeddings(encode_queries(self.model, [query]), self.manifest.dim)
+            encoded = self._encode_query(query)
         dense_depth = max(depth, fusion.depth) if fusion is not None else depth
-        rows, scores = self.searcher.search(vector, dense_depth)
+        rows, scores = self.searcher.search(encoded, dense_depth)
         rows, scores = rows[0], scores[0]
         keep = rows >= 0
         rows, scores = rows[keep], scores[keep]

@@ -3,7 +3,8 @@
 Qdrant point ids must be integers or UUIDs, so a page's point id is ``uuid5(PAGE_NAMESPACE,
 page_id)`` (stable: exporting again updates the same points); the page id itself is in the payload,
 with the other metadata columns. Vectors are the index's full-precision vectors (cosine distance);
-Qdrant's own quantization can be switched on in the collection afterwards.
+Qdrant's own quantization can be switched on in the collection afterwards. A multi-vector index
+exports each page's (pooled) token vectors as a Qdrant multivector compared by MaxSim.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import os
 import uuid
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from pagefit.errors import MissingDependencyError, PagefitError
 
@@ -59,9 +62,19 @@ def export_qdrant(
     manifest = read_manifest(index)
     if not manifest.complete:
         raise PagefitError(f"{index} is a half-built index: finish `pagefit index` before exporting it")
-    meta, vectors = PageTable(index, manifest.dim).read()
+    multi = manifest.multivector is not None
+    table = PageTable(index, manifest.dim, multi_vector=multi)
+    if multi:  # each point holds the page's token vectors, compared by MaxSim
+        meta, pages = table.read_multi_vector()
+        vectors = [np.asarray(page, dtype=np.float32) for page in pages.pages(range(len(pages)))]
+        comparator = models.MultiVectorConfig(comparator=models.MultiVectorComparator.MAX_SIM)
+    else:
+        meta, vectors = table.read()
+        comparator = None
     client = _client(target)
-    params = models.VectorParams(size=manifest.dim, distance=models.Distance.COSINE)
+    params = models.VectorParams(
+        size=manifest.dim, distance=models.Distance.COSINE, multivector_config=comparator
+    )
     if recreate and client.collection_exists(collection):
         client.delete_collection(collection)
     if not client.collection_exists(collection):

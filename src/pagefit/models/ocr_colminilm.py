@@ -8,8 +8,8 @@ Layout (a Sentence Transformers `MultiVectorEncoder`)::
 
 It is `ocr-minilm` (`pagefit.models.ocr_minilm`) with the pooling replaced by a fresh 128-d token
 projection: a query and a page keep one unit vector per token and are scored by MaxSim. The
-projection starts from random weights, so the untrained model ranks poorly; train it with the
-`ocr-colminilm` preset. As in ColBERT, punctuation tokens of a page are not scored (nor stored).
+projection starts from random weights (seeded: every build is the same model), so the untrained
+model ranks poorly; train it with the `ocr-colminilm` preset. As in ColBERT, punctuation tokens of a page are not scored (nor stored).
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from sentence_transformers import MultiVectorEncoder
 
-__all__ = ["NAME", "PROJECTION_DIM", "build_ocr_colminilm"]
+__all__ = ["NAME", "PROJECTION_DIM", "PROJECTION_SEED", "build_ocr_colminilm"]
 
 NAME = "ocr-colminilm"
 PROJECTION_DIM = 128
+PROJECTION_SEED = 0
 
 
 def build_ocr_colminilm(
@@ -63,13 +64,17 @@ def build_ocr_colminilm(
         default_route="text",
         route_mappings={(None, "text"): "text", (None, "image"): "image"},
     )
-    projection = Dense(
-        text.get_embedding_dimension(),
-        PROJECTION_DIM,
-        bias=False,
-        activation_function=torch.nn.Identity(),
-        module_input_name="token_embeddings",
-    )
+    # A fixed seed: every build is the same model (same fingerprint), so the page cache and an
+    # index built with the untrained built-in stay valid across runs.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(PROJECTION_SEED)
+        projection = Dense(
+            text.get_embedding_dimension(),
+            PROJECTION_DIM,
+            bias=False,
+            activation_function=torch.nn.Identity(),
+            module_input_name="token_embeddings",
+        )
     return MultiVectorEncoder(
         modules=[
             router,
