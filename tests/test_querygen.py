@@ -519,5 +519,7 @@ def test_keyword_queries_skip_ocr_fragments_seen_once_in_the_corpus():
     repeated = replace(pages[1], text=pages[1].text + "\nzorblax here, zorblax there, zorblax again")
     corpus = [target, repeated, *pages[2:]]
     stats = _corpus_stats(corpus)
-    kept = {p.text for page in corpus[:2] for p in _informative(_phrases(page.text, stats, page.doc_id), stats)}
+    kept = {
+        p.text for page in corpus[:2] for p in _informative(_phrases(page.text, stats, page.doc_id), stats)
+    }
     assert "zorblax" in kept and not kept & set(fragments)
