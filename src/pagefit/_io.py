@@ -133,6 +133,8 @@ def image_key(image: Image.Image) -> str:
     Pixels, not file bytes, so a page keeps its key whether it arrives as a file path, a PIL image
     decoded by `datasets`, or a freshly rendered page.
     """
+    if image.mode == "L":  # a grey page as ingest stores it: the key of its RGB pixels
+        image = image.convert("RGB")
     h = hashlib.sha256()
     h.update(f"{image.mode}:{image.size[0]}x{image.size[1]}:".encode())
     h.update(image.tobytes())

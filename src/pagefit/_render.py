@@ -48,9 +48,13 @@ def _bounded_size(width: float, height: float, max_pixels: int) -> tuple[int, in
     return max(1, math.floor(width * scale)), max(1, math.floor(height * scale))
 
 
-def normalize_image(image: Image.Image, max_pixels: int) -> Image.Image:
-    """RGB, 8 bits, EXIF orientation applied, transparency flattened on white, at most `max_pixels`."""
-    image = ImageOps.exif_transpose(image)
+def normalize_image(image: Image.Image, max_pixels: int, *, exif: bool = True) -> Image.Image:
+    """RGB, 8 bits, EXIF orientation applied, transparency flattened on white, at most `max_pixels`.
+
+    `exif=False` for pages rendered here (they carry no EXIF; the transpose would only copy them).
+    """
+    if exif:
+        image = ImageOps.exif_transpose(image)
     if image.mode in {"I;16", "I;16B", "I;16L", "I;16N", "I", "F"}:
         # 16/32-bit greyscale: stretch the real value range to 8 bits instead of clipping to white.
         import numpy as np
@@ -78,7 +82,7 @@ def _render_pdf_page(page, dpi: int, max_pixels: int) -> tuple[Image.Image, str]
         target = _bounded_size(width * dpi / 72, height * dpi / 72, max_pixels)
         bitmap = page.render(scale=target[0] / max(width, 1e-6), may_draw_forms=True)
         image = normalize_image(
-            bitmap.to_pil().convert("RGB"), max_pixels
+            bitmap.to_pil().convert("RGB"), max_pixels, exif=False
         )  # copy; pdfium rounds up: re-bound
         bitmap.close()
         textpage = page.get_textpage()

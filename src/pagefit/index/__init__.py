@@ -85,8 +85,8 @@ def index(
             (default: the existing index's setting, else none).
         hybrid: also store a BM25 index of the page text (default: the existing index's setting).
         fusion: default fusion of `search`/`serve` for a hybrid index (e.g. a tuned weight).
-        ann: HNSW graph search instead of an exhaustive scan (opt-in: its recall is not yet
-            validated, see benchmarks/search.py).
+        ann: HNSW graph search instead of an exhaustive scan, for large indexes (recall@10 ~0.98-0.99
+            of exact at 100k vectors, see benchmarks/search.py; a scan is exact).
         rescore_multiplier: candidates per result rescored (default: int8 4, binary 10).
         token_pooling: multi-vector only: hierarchical token pooling factor of the page vectors
             (keep about 1/factor of them; 1 = none; default: the existing index's setting, else none).

@@ -44,17 +44,18 @@ logger = logging.getLogger(__name__)
 
 
 def load_page_image(image: Image.Image | str | os.PathLike[str]) -> Image.Image:
-    """A PIL image from a PIL image or an existing image file path."""
+    """An RGB PIL image from a PIL image or an existing image file path (grey pages are stored as one
+    channel: converted back, they are the RGB pixels ingest hashed)."""
     from PIL import Image
 
     if isinstance(image, Image.Image):
-        return image
+        return image if image.mode == "RGB" else image.convert("RGB")
     if isinstance(image, (str, os.PathLike)):
         if not os.path.isfile(image):
             raise FileNotFoundError(f"page image not found: {image}")
         with Image.open(image) as opened:
             opened.load()
-            return opened
+            return opened if opened.mode == "RGB" else opened.convert("RGB")
     raise TypeError(f"expected a PIL image or an image file path, got {type(image).__name__}")
 
 
