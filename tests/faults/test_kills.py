@@ -238,7 +238,7 @@ def test_train_killed_after_a_checkpoint_resumes_to_the_same_model(tmp_path: Pat
 
 @pytest.mark.parametrize("seed", COSTLY_SEEDS)
 def test_train_reranker_killed_after_a_checkpoint_resumes_to_the_same_model(
-    tmp_path: Path, seed: int
+    tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import subprocess
 
@@ -250,6 +250,7 @@ def test_train_reranker_killed_after_a_checkpoint_resumes_to_the_same_model(
 
     rng = random.Random(400 + seed)
     env = {"PAGEFIT_CACHE_DIR": str(tmp_path / "cache")}
+    monkeypatch.setenv("PAGEFIT_CACHE_DIR", env["PAGEFIT_CACHE_DIR"])  # page text where the runs read it
     mined = write_mined(tmp_path / "data")
     bert = tmp_path / "bert"
     _write_bert_checkpoint(bert, seed=0)  # a tiny text encoder: the CPU preset's code path
@@ -300,10 +301,9 @@ def test_index_killed_anywhere_resumes_to_the_same_index(sample_corpus: Path, ti
     env = {"PAGEFIT_CACHE_DIR": str(tmp_path / "cache")}  # nothing embedded yet: the run has work to kill
     out = tmp_path / "index"
     cmd = [PAGEFIT, "index", str(sample_corpus), "--model", str(tiny_clip_path), "--out", str(out), "--hybrid",
-           "--batch-size", "1", "--no-progress"]  # fmt: skip
-    shards = tmp_path / "cache" / "embeddings"
-    target = rng.randint(1, 6)
-    killed = kill_when(cmd, lambda: _count(shards, "*.npy") >= target, delay=rng.random() * 0.5, env=env)
+           "--batch-size", "1", "--commit-every", "2", "--no-progress"]  # fmt: skip
+    target = rng.randint(1, 4)  # commits to the page table (one data file each) before the kill
+    killed = kill_when(cmd, lambda: _count(out, "*.lance") >= target, delay=rng.random() * 0.2, env=env)
     subprocess.run(cmd, check=True, capture_output=True, env={**os.environ, **env})
     clean = tmp_path / "clean"
     subprocess.run([clean.as_posix() if c == str(out) else c for c in cmd], check=True, capture_output=True,

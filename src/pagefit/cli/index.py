@@ -91,6 +91,13 @@ def index_command(
         typer.Option(help="Multi-vector models: first-stage pages rescored by exact MaxSim (default 300)."),
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Pages per forward pass.")] = 8,
+    commit_every: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="Pages embedded between two commits to the table (default 16 batches): what a kill loses.",
+        ),
+    ] = None,
     export_qdrant: Annotated[
         str | None,
         typer.Option(
@@ -130,6 +137,7 @@ def index_command(
         first_stage=first_stage,  # type: ignore[arg-type]
         candidates=candidates,
         batch_size=batch_size,
+        commit_every=commit_every,
         trust_remote_code=trust_remote_code,
         device=device,
         show_progress=progress,
