@@ -17,7 +17,7 @@ def _fusion(method: str, weight: float | None, rrf_k: int, from_report: Path | N
     from pagefit.errors import PagefitError
     from pagefit.evaluation.fusion import FusionConfig
 
-    settings: dict = {"method": method, "rrf_k": rrf_k}
+    settings: dict = {"rrf_k": rrf_k, **({"method": method} if method else {})}
     if from_report is not None:
         try:
             tuned = json.loads(Path(from_report).read_text(encoding="utf-8"))["settings"]["fusion"]
@@ -25,7 +25,7 @@ def _fusion(method: str, weight: float | None, rrf_k: int, from_report: Path | N
             raise PagefitError(
                 f"{from_report} holds no tuned fusion: run `pagefit eval ... --tune-fusion PAIRS` first"
             ) from e
-        settings = {**tuned, **({"method": method} if method != "rrf" else {})}
+        settings = {**tuned, **({"method": method} if method else {})}
     if weight is not None:
         settings["weight"] = weight
     try:
@@ -57,8 +57,12 @@ def index_command(
         bool | None, typer.Option("--hybrid/--no-hybrid", help="Also store a BM25 index of the page text.")
     ] = None,
     fusion: Annotated[
-        str, typer.Option(help="Default fusion of a hybrid index in search/serve: rrf or weighted.")
-    ] = "rrf",
+        str | None,
+        typer.Option(
+            help="Default fusion of a hybrid index in search/serve: weighted (default; min-max normalised "
+            "scores, --fusion-weight) or rrf."
+        ),
+    ] = None,
     fusion_weight: Annotated[
         float | None, typer.Option(help="Weighted fusion: the dense model's weight in [0, 1].")
     ] = None,
@@ -120,7 +124,7 @@ def index_command(
 
     if quantize not in (None, "none", "int8", "binary"):
         raise PagefitError(f"--quantize takes none, int8 or binary, not {quantize!r}")
-    if fusion not in ("rrf", "weighted"):
+    if fusion not in (None, "rrf", "weighted"):
         raise PagefitError(f"--fusion takes rrf or weighted, not {fusion!r}")
     if first_stage not in (None, "mean", "muvera"):
         raise PagefitError(f"--first-stage takes mean or muvera, not {first_stage!r}")
