@@ -9,7 +9,7 @@ Builds a synthetic corpus (page text ~250 words, as OCR leaves it) and a mined f
 
 Goal: pagefit's overhead <= 5 % on both. Prints one line per measurement and `met` / `not met`.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/rerank.py [--pages 60] [--queries 20] [--steps 20] [--json out.json]
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/rerank.py [--pages 60] [--queries 10] [--steps 12] [--rounds 2] [--json out.json]
 """
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def _line(what: str, ours: float, bare: float, higher_is_better: bool) -> tuple[
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pages", type=int, default=60)
-    parser.add_argument("--queries", type=int, default=20)
+    parser.add_argument("--queries", type=int, default=10)
     parser.add_argument("--steps", type=int, default=12)
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per side (best kept)")
     parser.add_argument("--batch-size", type=int, default=16)

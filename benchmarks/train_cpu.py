@@ -4,7 +4,7 @@ Runs the road on generated documents: sample PDFs -> ingest -> pairs (text gener
 document) -> mine (ocr-minilm) -> train (ocr-minilm), and prints NDCG@10 of the untrained and the
 finetuned model on the held-out documents' queries, with steps/s and samples/s.
 
-    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/train_cpu.py [--docs 8] [--pages 8] [--epochs 2]
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/train_cpu.py [--docs 6] [--pages 6] [--epochs 2]
 """
 
 from __future__ import annotations
@@ -46,8 +46,8 @@ def build_mined(root: Path, docs: int, pages: int, seed: int, negatives: int) ->
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--docs", type=int, default=8)
-    parser.add_argument("--pages", type=int, default=8)
+    parser.add_argument("--docs", type=int, default=6)
+    parser.add_argument("--pages", type=int, default=6)
     parser.add_argument("--negatives", type=int, default=2)
     parser.add_argument("--epochs", type=float, default=None)
     parser.add_argument("--lr", type=float, default=None)

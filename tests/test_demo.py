@@ -34,7 +34,7 @@ def test_quick_demo_runs_the_whole_road_without_peft(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads((out / "report" / "report.json").read_text())
     names = [m["name"] for m in report["models"]]
-    assert names == [
+    assert names[:6] == [
         "ocr-minilm",
         "ocr-minilm+rerank",
         "finetuned",
@@ -42,6 +42,10 @@ def test_quick_demo_runs_the_whole_road_without_peft(tmp_path: Path) -> None:
         "bm25",
         "bm25+rerank",
     ]
+    hybrids = {"hybrid(bm25+ocr-minilm)", "hybrid(bm25+finetuned)"}
+    assert hybrids <= set(names[6:]) <= hybrids | {f"{h}+rerank" for h in hybrids}
+    assert report["settings"]["fusion"]["method"] == "weighted"
+    assert "BM25 + finetuned (weighted fusion)" in proc.stderr
     base, tuned, bm25 = (report["models"][i] for i in (0, 2, 4))
     # The comparison is the one the per-query scores give (recomputed here, not read back).
     per_query = report["per_query"].values()

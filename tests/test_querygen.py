@@ -498,28 +498,3 @@ def test_well_formed_questions_pass():
         "what was northwind traders' revenue in 2023?",
     ):
         assert well_formed_question(good), good
-
-
-def test_keyword_queries_skip_ocr_fragments_seen_once_in_the_corpus():
-    # OCR cuts words ("gleaso" for "gleason"): such a fragment is the rarest word of the corpus, the one
-    # an IDF ranking would put first in a keyword query. Plant fragments in real page text.
-    from dataclasses import replace
-
-    pages = _real_pages()
-    fragments = ["gleaso", "tabulati", "quantil"]
-    target = replace(pages[0], text=pages[0].text + "\n" + " ".join(f"{f} margins" for f in fragments))
-    pages = [target, *pages[1:]]
-    result = TextQueryGenerator().generate(pages, per_page=8, show_progress=False)
-    keywords = [q.query for q in result.queries if q.page_id == target.page_id and q.kind == "keyword"]
-    assert keywords, "the page still gets keyword queries"
-    assert not any(f in q.split() for q in keywords for f in fragments), keywords
-    # A rare word the page repeats is a real term and stays a keyword candidate; a fragment does not.
-    from pagefit.querygen.text import _corpus_stats, _informative, _phrases
-
-    repeated = replace(pages[1], text=pages[1].text + "\nzorblax here, zorblax there, zorblax again")
-    corpus = [target, repeated, *pages[2:]]
-    stats = _corpus_stats(corpus)
-    kept = {
-        p.text for page in corpus[:2] for p in _informative(_phrases(page.text, stats, page.doc_id), stats)
-    }
-    assert "zorblax" in kept and not kept & set(fragments)

@@ -81,6 +81,7 @@ class DemoResult:
     eval_queries: int
     seconds: float
     timings: dict[str, float] = field(default_factory=dict)
+    hybrid: float | None = None  # NDCG@10 of BM25 + finetuned, weighted fusion
 
 
 class _Steps:
@@ -193,10 +194,11 @@ def demo(
                          max_steps=size.max_steps, batch_size=size.batch_size, seed=seed,
                          show_progress=show_progress)  # fmt: skip
     report_dir = root / "report"
-    report = steps.run("eval (after)", "base vs finetuned vs BM25, each alone and reranked, with significance",
-                       evaluate, corpus, eval_file, [(BASE_MODEL, BASE_MODEL), ("finetuned", str(model_dir))],
-                       bm25=True, dims=[384, 256, 128, 64], reranker=str(reranker), rerank_top_k=RERANK_TOP_K,
-                       out=report_dir, show_progress=show_progress)  # fmt: skip
+    report = steps.run("eval (after)", "base vs finetuned vs BM25, alone, fused with BM25 and reranked, with "
+                       "significance", evaluate, corpus, eval_file,
+                       [(BASE_MODEL, BASE_MODEL), ("finetuned", str(model_dir))], bm25=True, dims=[384, 256, 128, 64],
+                       hybrid="weighted", reranker=str(reranker), rerank_top_k=RERANK_TOP_K, out=report_dir,
+                       show_progress=show_progress)  # fmt: skip
     from pagefit.index import index
 
     # Both indexes come from the embeddings eval just cached: no page is encoded again.
@@ -239,6 +241,7 @@ def _result(root, report, report_dir, model_dir, started, timings) -> DemoResult
         eval_queries=report.queries,
         seconds=time.perf_counter() - started,
         timings=timings,
+        hybrid=hybrid.metrics["ndcg@10"] if (hybrid := by_name.get("hybrid(bm25+finetuned)")) else None,
     )
 
 
@@ -250,7 +253,8 @@ def _print_summary(console, r: DemoResult, corpus: Path, model_dir: Path) -> Non
     console.print(
         f"NDCG@10 on {r.eval_queries} held-out questions about service manuals (a genre not trained on): {BASE_MODEL} [bold]{r.before:.3f}[/] -> finetuned "
         f"[bold]{r.after:.3f}[/] ({diff:+.3f}, 95% CI [{r.ci95[0]:+.3f}, {r.ci95[1]:+.3f}], p={r.p_value:.3g})"
-        + (f"; BM25 {r.bm25:.3f}" if r.bm25 is not None else ""),
+        + (f"; BM25 {r.bm25:.3f}" if r.bm25 is not None else "")
+        + (f"; BM25 + finetuned (weighted fusion) {r.hybrid:.3f}" if r.hybrid is not None else ""),
         highlight=False,
     )
     console.print(f"report: {r.report_dir / 'report.html'} (also report.md, report.json)")

@@ -174,7 +174,6 @@ def _doc_contexts(pages: Sequence[Page], stats: _CorpusStats) -> dict[str, tuple
 class _Phrase:
     words: tuple[str, ...]  # lower case
     score: float
-    tf: int = 1  # times on the page
 
     @property
     def text(self) -> str:
@@ -205,7 +204,7 @@ def _phrases(text: str, stats: _CorpusStats, doc_id: str, max_len: int = 3) -> l
         # A term on every page of its document names the document, not the page.
         specific = 1.0 - 0.5 * max(stats.doc_share(doc_id, w) for w in gram) if many_pages else 1.0
         phrases.append(
-            _Phrase(gram, idf * specific * (1 + 0.3 * (len(gram) - 1)) * (1 + 0.25 * math.log(tf)), tf)
+            _Phrase(gram, idf * specific * (1 + 0.3 * (len(gram) - 1)) * (1 + 0.25 * math.log(tf)))
         )
     phrases.sort(key=lambda p: (-p.score, p.text))
     return phrases
@@ -267,20 +266,9 @@ def _nameable(context: list[str]) -> bool:
 
 
 def _informative(phrases: Iterable[_Phrase], stats: _CorpusStats) -> list[_Phrase]:
-    """Phrases whose every word is absent from most pages: those tell pages apart.
-
-    A word seen once in the whole corpus is, in OCR text and broken text layers, most often a
-    fragment ("gleaso" for "gleason", "rat" for "rate" cut at a line end) — the rarest words, that an
-    IDF ranking puts first. Such a word makes a keyword query only when the page repeats the phrase.
-    """
+    """Phrases whose every word is absent from most pages: those tell pages apart."""
     limit = 0.5 * stats.n_pages if stats.n_pages >= 4 else stats.n_pages
-    return [
-        p
-        for p in phrases
-        if len(p.words) <= 2
-        and all(stats.df[w] <= limit for w in p.words)
-        and (p.tf >= 2 or stats.n_pages < 4 or all(stats.df[w] >= 2 or w.isdigit() for w in p.words))
-    ]
+    return [p for p in phrases if len(p.words) <= 2 and all(stats.df[w] <= limit for w in p.words)]
 
 
 def _keyword_queries(view: _PageView, stats: _CorpusStats) -> list[tuple[float, str]]:
