@@ -168,7 +168,12 @@ def main() -> None:
     parser.add_argument("--pages", type=int, default=60)
     parser.add_argument("--queries", type=int, default=10)
     parser.add_argument("--steps", type=int, default=12)
-    parser.add_argument("--rounds", type=int, default=2, help="alternating rounds per side (best kept)")
+    parser.add_argument(
+        "--rounds", type=int, default=2, help="alternating training rounds per side (best kept)"
+    )
+    parser.add_argument(
+        "--timing-rounds", type=int, default=3, help="alternating rerank timing rounds per side (best kept)"
+    )
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
@@ -183,7 +188,12 @@ def main() -> None:
         corpus, mined, queries = build_data(root, args.pages, args.queries, args.seed)
         training = bench_training(mined, root / "train", args.steps, args.batch_size, args.rounds)
         rerank = bench_rerank(
-            corpus, root / "queries.jsonl", queries, Path(training["model"]), args.batch_size, args.rounds
+            corpus,
+            root / "queries.jsonl",
+            queries,
+            Path(training["model"]),
+            args.batch_size,
+            args.timing_rounds,
         )
     lines = [
         f"CPU threads: {torch.get_num_threads()}; MiniLM cross-encoder, 256 tokens, batch {args.batch_size}"
