@@ -185,27 +185,16 @@ def test_mine_killed_anywhere_resumes_to_the_same_negatives(road, tmp_path: Path
     assert _rows(out) == _rows(tmp_path / "clean")
 
 
-# -------------------------------------------------------------------------------------------------- train
-
-
-@pytest.mark.parametrize("seed", COSTLY_SEEDS)
-def test_train_killed_after_a_checkpoint_resumes_to_the_same_model(tmp_path: Path, tiny_qwen3vl_path: Path,
-                                                                   seed: int) -> None:  # fmt: skip
+def _killed_training_resumes_to_the_same_model(verb: str, data: Path, tmp_path: Path, args: list[str], steps: int,
+                                               rng: random.Random, env: dict[str, str]) -> None:  # fmt: skip
+    """`pagefit VERB` killed once a checkpoint at a seeded step exists, then `--resume`d, ends with the
+    step count and weights of a run never interrupted."""
     import subprocess
 
     import numpy as np
     from safetensors.numpy import load_file
 
-    from test_train import write_pairs
-
-    rng = random.Random(300 + seed)
-    env = {"PAGEFIT_CACHE_DIR": str(tmp_path / "cache")}
-    mined = write_pairs(tmp_path / "data")
-    steps = 6
-    args = ["--preset", "qwen3-vl-2b-vdr", "--model", str(tiny_qwen3vl_path), "--matryoshka-dims", "64,32",
-            "--truncate-dim", "32", "--max-steps", str(steps), "--batch-size", "4", "--lr", "1e-3",
-            "--set", "save_every=1", "--set", "eval_split=null", "--no-progress"]  # fmt: skip
-    out = tmp_path / "model"
+    out, clean = tmp_path / "run", tmp_path / "clean"
     target = rng.randint(1, steps - 2)
 
     def ready() -> bool:  # a complete checkpoint at or past the target (older ones are rotated away)
@@ -215,14 +204,13 @@ def test_train_killed_after_a_checkpoint_resumes_to_the_same_model(tmp_path: Pat
         ]
         return max(done, default=0) >= target
 
-    assert kill_when([PAGEFIT, "train", str(mined), "--out", str(out), *args], ready,
-                     delay=rng.random() * 0.5, env=env)  # fmt: skip
+    assert kill_when([PAGEFIT, verb, str(data), "--out", str(out), *args], ready,
+                     delay=rng.random() * 0.3, env=env)  # fmt: skip
     assert not (out / "train_summary.json").exists()
     full_env = {**os.environ, **env}
-    subprocess.run([PAGEFIT, "train", "--out", str(out), "--resume", "--no-progress"], check=True,
+    subprocess.run([PAGEFIT, verb, "--out", str(out), "--resume", "--no-progress"], check=True,
                    capture_output=True, env=full_env)  # fmt: skip
-    clean = tmp_path / "clean"
-    subprocess.run([PAGEFIT, "train", str(mined), "--out", str(clean), *args], check=True, capture_output=True,
+    subprocess.run([PAGEFIT, verb, str(data), "--out", str(clean), *args], check=True, capture_output=True,
                    env=full_env)  # fmt: skip
     resumed, straight = (json.loads((d / "train_summary.json").read_text()) for d in (out, clean))
     assert resumed["steps"] == straight["steps"] == steps
@@ -233,6 +221,24 @@ def test_train_killed_after_a_checkpoint_resumes_to_the_same_model(tmp_path: Pat
         np.testing.assert_allclose(a[name], b[name], atol=1e-5, err_msg=name)
 
 
+# -------------------------------------------------------------------------------------------------- train
+
+
+@pytest.mark.parametrize("seed", COSTLY_SEEDS)
+def test_train_killed_after_a_checkpoint_resumes_to_the_same_model(tmp_path: Path, tiny_qwen3vl_path: Path,
+                                                                   seed: int) -> None:  # fmt: skip
+    from test_train import write_pairs
+
+    rng = random.Random(300 + seed)
+    env = {"PAGEFIT_CACHE_DIR": str(tmp_path / "cache")}
+    mined = write_pairs(tmp_path / "data")
+    steps = 6
+    args = ["--preset", "qwen3-vl-2b-vdr", "--model", str(tiny_qwen3vl_path), "--matryoshka-dims", "64,32",
+            "--truncate-dim", "32", "--max-steps", str(steps), "--batch-size", "4", "--lr", "1e-3",
+            "--set", "save_every=1", "--set", "eval_split=null", "--no-progress"]  # fmt: skip
+    _killed_training_resumes_to_the_same_model("train", mined, tmp_path, args, steps, rng, env)
+
+
 # ----------------------------------------------------------------------------------------- train-reranker
 
 
@@ -240,10 +246,6 @@ def test_train_killed_after_a_checkpoint_resumes_to_the_same_model(tmp_path: Pat
 def test_train_reranker_killed_after_a_checkpoint_resumes_to_the_same_model(
     tmp_path: Path, seed: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import subprocess
-
-    import numpy as np
-    from safetensors.numpy import load_file
 
     from _tiny_models import _write_bert_checkpoint
     from test_train_reranker import write_mined
@@ -257,32 +259,7 @@ def test_train_reranker_killed_after_a_checkpoint_resumes_to_the_same_model(
     steps = 6
     args = ["--model", str(bert), "--max-steps", str(steps), "--batch-size", "4", "--set", "save_every=1",
             "--eval-every", str(steps), "--set", "max_length=64", "--no-progress"]  # fmt: skip
-    out = tmp_path / "reranker"
-    target = rng.randint(1, steps - 2)
-
-    def ready() -> bool:
-        done = [
-            int(p.parent.name.split("-")[1])
-            for p in (out / "checkpoints").glob("checkpoint-*/trainer_state.json")
-        ]
-        return max(done, default=0) >= target
-
-    assert kill_when([PAGEFIT, "train-reranker", str(mined), "--out", str(out), *args], ready,
-                     delay=rng.random() * 0.3, env=env)  # fmt: skip
-    assert not (out / "train_summary.json").exists()
-    full_env = {**os.environ, **env}
-    subprocess.run([PAGEFIT, "train-reranker", "--out", str(out), "--resume", "--no-progress"], check=True,
-                   capture_output=True, env=full_env)  # fmt: skip
-    clean = tmp_path / "clean"
-    subprocess.run([PAGEFIT, "train-reranker", str(mined), "--out", str(clean), *args], check=True,
-                   capture_output=True, env=full_env)  # fmt: skip
-    resumed, straight = (json.loads((d / "train_summary.json").read_text()) for d in (out, clean))
-    assert resumed["steps"] == straight["steps"] == steps
-    assert int(resumed["resumed_from"].rsplit("-", 1)[1]) >= target and straight["resumed_from"] is None
-    a, b = (load_file(str(d / "model.safetensors")) for d in (out, clean))
-    assert a.keys() == b.keys()
-    for name in a:
-        np.testing.assert_allclose(a[name], b[name], atol=1e-5, err_msg=name)
+    _killed_training_resumes_to_the_same_model("train-reranker", mined, tmp_path, args, steps, rng, env)
 
 
 # -------------------------------------------------------------------------------------------------- index
