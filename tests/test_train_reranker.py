@@ -193,10 +193,40 @@ def test_cpu_preset_trains_minilm_on_page_text(mined, tmp_path):
     summary = assert_records(out, "ocr-minilm-reranker")
     # 8 positives x (1 + 2 mined + 2 BM25 + 1 random) pairs
     assert summary["data"]["train_examples"] == 8 * 6
+    final = summary["final_metrics"]
+    assert summary["helps"] is (final["ndcg@10"] > final["retriever_ndcg@10"])
     base = load_file(str(Path(minilm_path()) / "model.safetensors"))
     trained = load_file(str(out / "model.safetensors"))
     key = next(k for k in trained if k.endswith("encoder.layer.0.attention.self.query.weight"))
     assert not np.allclose(base[key.removeprefix("bert.")].numpy(), trained[key].numpy())
+
+
+def test_a_reranker_worse_than_the_retriever_says_so_in_the_card_and_the_cli(capsys):
+    from pagefit.cli.train_reranker import _report
+    from pagefit.train_reranker.card import card_section, rerank_verdict
+
+    summary = {
+        "base_model": "minilm", "architecture": "classifier", "preset": "ocr-minilm-reranker", "loss": "bce",
+        "document": "text", "steps": 33, "precision": "fp32", "wall_time_s": 280.0, "samples_per_second": 3.7,
+        "data": {"source": "mined", "train_rows": 211, "train_examples": 1055, "eval_queries": 16, "eval_top_k": 20,
+                 "eval_pages": 25, "retriever": "model", "negatives_per_positive": {"mined": 3, "bm25": 1, "random": 0}},
+        "base_metrics": {"ndcg@10": 0.12, "map": 0.09, "mrr@10": 0.05},
+        "final_metrics": {"ndcg@10": 0.27, "retriever_ndcg@10": 0.95, "map": 0.30, "retriever_map": 0.94},
+    }  # fmt: skip
+    verdict = rerank_verdict(summary)
+    assert "LOWERS NDCG@10" in verdict and "0.9500 retrieve-only -> 0.2700 reranked" in verdict
+    assert f"**Warning:** {verdict}." in card_section(summary)
+    helpful = {**summary, "final_metrics": {"ndcg@10": 0.97, "retriever_ndcg@10": 0.95}}
+    assert rerank_verdict(helpful) is None and "Warning" not in card_section(helpful)
+
+    class Result:
+        output_dir = "reranker"
+        final_metrics, base_metrics = summary["final_metrics"], summary["base_metrics"]
+
+    Result.summary = summary
+    _report(Result())
+    printed = " ".join(capsys.readouterr().err.split())
+    assert "warning: reranking the retriever's top 20" in printed and "LOWERS NDCG@10" in printed
 
 
 def test_negatives_never_come_from_the_eval_split(mined):

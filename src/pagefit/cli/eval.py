@@ -115,6 +115,17 @@ def eval_command(
             "`pagefit index --token-pooling` stores them (keep about 1/FACTOR; 1 = none)."
         ),
     ] = None,
+    passages: Annotated[
+        bool,
+        typer.Option(
+            "--passages/--no-passages",
+            help="Models that read page text (ocr-minilm): score a page as its page vector mixed with its best "
+            "100-word passage, as `pagefit index --passages` searches (long pages are read whole).",
+        ),
+    ] = False,
+    passage_weight: Annotated[
+        float, typer.Option(help="With --passages: the page vector's share; the best passage gets the rest.")
+    ] = 0.5,
 ) -> None:
     """Measure retrieval quality (NDCG, MAP, MRR, recall) of models on a corpus, with significance and a report."""
     from rich.console import Console
@@ -142,6 +153,8 @@ def eval_command(
         fusion_weight=fusion_weight,
         tune_fusion=tune_fusion,
         token_pooling=token_pooling,
+        passages=passages,
+        passage_weight=passage_weight,
     )
     import sys
 

@@ -94,6 +94,14 @@ def index_command(
         int | None,
         typer.Option(help="Multi-vector models: first-stage pages rescored by exact MaxSim (default 300)."),
     ] = None,
+    passages: Annotated[
+        bool | None,
+        typer.Option(
+            "--passages/--no-passages",
+            help="Models that read page text (ocr-minilm): also store 100-word window vectors and score a page "
+            "as its vector mixed with its best window, as `eval --passages` (default: the index's setting, else off).",
+        ),
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="Pages per forward pass.")] = 8,
     commit_every: Annotated[
         int | None,
@@ -140,6 +148,7 @@ def index_command(
         token_pooling=token_pooling,
         first_stage=first_stage,  # type: ignore[arg-type]
         candidates=candidates,
+        passages=passages,
         batch_size=batch_size,
         commit_every=commit_every,
         trust_remote_code=trust_remote_code,

@@ -149,3 +149,7 @@ def _report(result: Any) -> None:
         highlight=False,
         soft_wrap=True,
     )
+    from pagefit.train_reranker.card import rerank_verdict
+
+    if verdict := rerank_verdict(summary):
+        Console(stderr=True).print(f"[bold red]warning:[/] {verdict}", highlight=False, soft_wrap=True)

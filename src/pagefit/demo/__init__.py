@@ -143,7 +143,7 @@ def demo(
         shutil.rmtree(root, ignore_errors=True)
     root.mkdir(parents=True, exist_ok=True)
     console = Console(stderr=True, soft_wrap=True)  # never fold paths and commands people copy
-    steps = _Steps(console, total=8)
+    steps = _Steps(console, total=10)
     started = time.perf_counter()
 
     sample = steps.run("documents", f"{size.n_docs} generated reports (training) and {size.n_manuals} "

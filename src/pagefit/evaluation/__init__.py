@@ -83,6 +83,12 @@ class EvalConfig(BaseModel):
     token_pooling: float | None = Field(
         None, ge=1, description="multi-vector entries: hierarchical token pooling factor of the page vectors"
     )
+    passages: bool = Field(
+        False, description="text-reading single-vector entries: mix the page vector with the best passage"
+    )
+    passage_weight: float = Field(
+        0.5, ge=0.0, le=1.0, description="the page vector's share in passage scoring"
+    )
 
 
 @dataclass
@@ -144,6 +150,8 @@ def evaluate(
     fusion_weight: float = 0.5,
     tune_fusion: str | os.PathLike[str] | None = None,
     token_pooling: float | None = None,
+    passages: bool = False,
+    passage_weight: float = 0.5,
 ) -> Report:
     """Evaluate retrieval models on a corpus and write the report.
 
@@ -177,6 +185,10 @@ def evaluate(
         token_pooling: multi-vector entries store their page vectors pooled by this hierarchical
             token pooling factor (as `pagefit index --token-pooling` does); their vectors and bytes
             per page follow.
+        passages: single-vector entries that read pages as text (`ocr-minilm`) score a page as its page
+            vector mixed with its best 100-word window (`pagefit.passages`), as `pagefit index
+            --passages` searches.
+        passage_weight: the page vector's share of that mix (the best window gets the rest).
 
     Returns:
         The report (also written to `out`).
@@ -202,6 +214,8 @@ def evaluate(
             fusion_weight=fusion_weight,
             tune_fusion=None if tune_fusion is None else os.fspath(tune_fusion),
             token_pooling=token_pooling,
+            passages=passages,
+            passage_weight=passage_weight,
         )
     except ValidationError as e:
         error = e.errors()[0]
@@ -370,13 +384,17 @@ def _run_model(name: str, spec: Any, data: _Corpus, config: EvalConfig, show_pro
 
     # The cache holds full embeddings; a model loaded with truncate_dim is evaluated at that dim.
     dim = min(pages.shape[1], model.truncate_dim or pages.shape[1])
+    windows = _passage_windows(name, model, data, config, timing)
     start = time.perf_counter()
-    scores = _similarity(model, queries[:, :dim], pages[:, :dim])
+    scores = _scores(model, queries, pages, windows, dim, config)
     ranked = rank_pages(scores, data.id_order)
     timing["search"] = time.perf_counter() - start
-    by_dim = _sweep_dims(model, name, queries, pages, dim, data, config.dims)
+    by_dim = _sweep_dims(model, name, queries, pages, dim, data, config, windows)
+    vectors = 1.0 + (len(windows.owner) / max(1, windows.n_pages) if windows is not None else 0.0)
     run = _Run(name, model_name(spec), _count_params(model), ranked, dim=dim, by_dim=by_dim, timing=timing,
-               vectors_per_page=1.0, bytes_per_page=float(dim * pages.dtype.itemsize))  # fmt: skip
+               vectors_per_page=vectors, bytes_per_page=float(dim * pages.dtype.itemsize * vectors))  # fmt: skip
+    if windows is not None:
+        run.settings["passages"] = _passage_config(config).as_dict()
     if config.hybrid:
         run.scores = scores  # kept for hybrid fusion
     del model
@@ -433,6 +451,45 @@ def _similarity(
     return scores
 
 
+def _passage_config(config: EvalConfig) -> Any:
+    from pagefit.passages import PassageConfig
+
+    return PassageConfig(weight=config.passage_weight)
+
+
+def _passage_windows(name: str, model: Any, data: _Corpus, config: EvalConfig, timing: dict) -> Any:
+    """The page windows of a text-reading model when passage scoring is on (else None)."""
+    if not config.passages:
+        return None
+    from pagefit.passages import encode_windows, reads_text
+
+    if not reads_text(model):
+        logger.warning("%s reads page pixels, not text: --passages applies to text-reading models only", name)
+        return None
+    start = time.perf_counter()
+    windows = encode_windows(model, data.image_paths, _passage_config(config), batch_size=config.batch_size)
+    timing["encode_windows"] = time.perf_counter() - start
+    return windows
+
+
+def _scores(
+    model: SentenceTransformer,
+    queries: np.ndarray,
+    pages: np.ndarray,
+    windows: Any,
+    dim: int,
+    config: EvalConfig,
+) -> np.ndarray:
+    """(queries, pages) scores at `dim`: the page vectors', mixed with the best window's when given."""
+    scores = _similarity(model, queries[:, :dim], pages[:, :dim])
+    if windows is None:
+        return scores
+    from pagefit.passages import passage_scores
+
+    window_scores = _similarity(model, queries[:, :dim], windows.embeddings[:, :dim])
+    return passage_scores(scores, window_scores, windows.owner, config.passage_weight)
+
+
 def _sweep_dims(
     model: SentenceTransformer,
     name: str,
@@ -440,14 +497,16 @@ def _sweep_dims(
     pages: np.ndarray,
     dim: int,
     data: _Corpus,
-    dims: list[int],
+    config: EvalConfig,
+    windows: Any = None,
 ) -> dict[str, dict[str, float]]:
     by_dim: dict[str, dict[str, float]] = {}
+    dims = config.dims
     skipped = [d for d in dims if d > dim]
     if skipped:
         logger.warning("%s: embeddings have %d dimensions; skipping dims %s", name, dim, skipped)
     for d in (d for d in dims if d <= dim):
-        ranked = rank_pages(_similarity(model, queries[:, :d], pages[:, :d]), data.id_order)
+        ranked = rank_pages(_scores(model, queries, pages, windows, d, config), data.id_order)
         by_dim[str(d)] = mean_metrics(_per_query_metrics(ranked, data).values())
     return by_dim
 

@@ -235,7 +235,7 @@ def _tune(run, spec, data, config, fusion: FusionConfig) -> FusionConfig:
 def _dense_scores(run, spec, data, config, texts: list[str]) -> np.ndarray:
     """(texts, pages) scores of an entry's model, as the entry scored its queries (cached pages)."""
     from pagefit.embeddings import encode_pages, encode_queries
-    from pagefit.evaluation import _load_embedding_model, _similarity
+    from pagefit.evaluation import _load_embedding_model, _passage_windows, _scores
     from pagefit.multivector_embeddings import is_multi_vector
 
     model = _load_embedding_model(spec, config)
@@ -247,4 +247,5 @@ def _dense_scores(run, spec, data, config, texts: list[str]) -> np.ndarray:
     pages = encode_pages(
         model, data.image_paths, keys=data.keys, batch_size=config.batch_size, show_progress=False
     )
-    return _similarity(model, encode_queries(model, texts)[:, : run.dim], pages[:, : run.dim])
+    windows = _passage_windows(run.name, model, data, config, {}) if run.settings.get("passages") else None
+    return _scores(model, encode_queries(model, texts), pages, windows, run.dim, config)

@@ -68,6 +68,7 @@ def index(
     token_pooling: float | None = None,
     first_stage: FirstStage | None = None,
     candidates: int | None = None,
+    passages: bool | None = None,
     batch_size: int = 8,
     commit_every: int | None = None,
     trust_remote_code: bool = False,
@@ -92,6 +93,9 @@ def index(
             (keep about 1/factor of them; 1 = none; default: the existing index's setting, else none).
         first_stage: multi-vector only: ``mean`` or ``muvera`` (default: the existing index's, else mean).
         candidates: multi-vector only: first-stage pages rescored by exact MaxSim (default 300).
+        passages: models that read page text (`ocr-minilm`): also store each page's 100-word window
+            vectors, and score a page as its vector mixed with its best window, as `eval --passages`
+            does (searched by an exact scan; default: the existing index's setting, else off).
         batch_size: pages per forward pass.
         commit_every: pages embedded between two commits to the table (default 16 batches): what a
             killed run loses at most.
@@ -125,6 +129,7 @@ def index(
         st_model, previous, token_pooling=token_pooling, first_stage=first_stage, candidates=candidates,
         dim=dim, quantize=quantize, ann=ann, rescore_multiplier=rescore_multiplier,
     )  # fmt: skip
+    passage_settings = _passage_settings(st_model, previous, passages, multi is not None)
     full_dim = _full_dim(st_model, pages, corpus)
     dim = _check_dim(dim, full_dim, previous)
     now = datetime.now().isoformat(timespec="seconds")
@@ -143,6 +148,7 @@ def index(
         ann=bool(ann) if ann is not None else bool(previous and previous.ann),
         hybrid=HybridSettings(enabled=hybrid, fusion=fusion or _previous_fusion(previous)),
         multivector=multi,
+        passages=passage_settings,
         similarity="maxsim" if multi is not None else "cosine",
         pages=previous.pages if previous else 0,
         created=previous.created if previous else now,
@@ -158,6 +164,7 @@ def index(
     )
     table.compact()
     _build_search_files(out, table, manifest)
+    _build_passages(out, st_model, table, corpus, manifest, batch_size)
     manifest.pages = table.table.count_rows()
     manifest.table_version = table.version
     manifest.complete = True
@@ -416,6 +423,64 @@ def _build_search_files(out: Path, table: Any, manifest: IndexManifest) -> None:
         import shutil
 
         shutil.rmtree(out / BM25_DIR)
+
+
+def _passage_settings(model: Any, previous: IndexManifest | None, passages: bool | None, multi: bool) -> Any:
+    from pagefit.index.manifest import PassageSettings
+    from pagefit.passages import reads_text
+
+    if passages is None:
+        return previous.passages if previous is not None else None
+    if not passages:
+        return None
+    if multi:
+        raise PagefitError(
+            "--passages applies to single-vector models; a multi-vector model already scores every token"
+        )
+    if not reads_text(model):
+        raise PagefitError(
+            "--passages needs a model that reads pages as text (e.g. ocr-minilm or a model trained from it); "
+            "this model reads page pixels"
+        )
+    return PassageSettings()
+
+
+def _build_passages(
+    out: Path, model: Any, table: Any, corpus: Any, manifest: IndexManifest, batch_size: int
+) -> None:
+    """INDEX/passages/: the window vectors of every page (at the index's dimension) and their page ids."""
+    import shutil
+
+    from pagefit._io import atomic_write_bytes, atomic_write_json
+    from pagefit.index.page_index import PASSAGE_OWNERS, PASSAGE_VECTORS, PASSAGES_DIR
+
+    folder = out / PASSAGES_DIR
+    if manifest.passages is None:
+        shutil.rmtree(folder, ignore_errors=True)
+        return
+    import io
+
+    import numpy as np
+
+    from pagefit.embeddings import truncate_embeddings
+    from pagefit.passages import PassageConfig, encode_windows
+
+    meta = table.read_meta()
+    paths = [str(Path(corpus) / image) for image in meta["image"]]
+    settings = manifest.passages
+    config = PassageConfig(words=settings.words, stride=settings.stride, weight=settings.weight)
+    windows = encode_windows(model, paths, config, batch_size=max(batch_size, 32))
+    vectors = (
+        truncate_embeddings(windows.embeddings, manifest.dim)
+        if len(windows.owner)
+        else windows.embeddings[:, : manifest.dim]
+    )
+    folder.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(vectors, dtype=np.float32))
+    atomic_write_bytes(folder / PASSAGE_VECTORS, buffer.getvalue())
+    atomic_write_json(folder / PASSAGE_OWNERS, [meta["page_id"][i] for i in windows.owner.tolist()])
+    settings.windows = len(windows.owner)
 
 
 def build_multi_vector_searcher(page_ids: list[str], pages: Any, settings: MultiVectorSettings) -> Any:

@@ -19,6 +19,7 @@ __all__ = [
     "HybridSettings",
     "IndexManifest",
     "MultiVectorSettings",
+    "PassageSettings",
     "read_manifest",
     "write_manifest",
 ]
@@ -54,6 +55,15 @@ class MultiVectorSettings(BaseModel):
     bytes_per_page: float = Field(0.0, description="stored token vectors + first-stage vector, per page")
 
 
+class PassageSettings(BaseModel):
+    """Passage scoring of a single-vector index whose model reads page text (`pagefit.passages`)."""
+
+    words: int = 100
+    stride: int = 75
+    weight: float = Field(0.5, description="the page vector's share; the page's best window gets the rest")
+    windows: int = Field(0, description="window vectors stored (INDEX/passages/)")
+
+
 class IndexManifest(BaseModel):
     pagefit_version: str
     corpus: str = Field(description="absolute path of the corpus folder the pages come from")
@@ -69,6 +79,9 @@ class IndexManifest(BaseModel):
     hybrid: HybridSettings = Field(default_factory=HybridSettings)
     multivector: MultiVectorSettings | None = Field(
         None, description="set for a multi-vector model (token vectors scored by MaxSim), else None"
+    )
+    passages: PassageSettings | None = Field(
+        None, description="set when pages score as their vector mixed with their best passage, else None"
     )
     pages: int = 0
     store: str = "lancedb"

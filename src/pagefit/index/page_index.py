@@ -26,13 +26,16 @@ from pagefit.index.snippet import make_snippet
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder, SentenceTransformer
 
-__all__ = ["MAX_K", "MAX_QUERY_CHARS", "PageIndex"]
+__all__ = ["MAX_K", "MAX_QUERY_CHARS", "PASSAGES_DIR", "PASSAGE_OWNERS", "PASSAGE_VECTORS", "PageIndex"]
 
 logger = logging.getLogger(__name__)
 
 MAX_K = 100
 MAX_QUERY_CHARS = 1000
 RERANK_TOP_K = 20
+PASSAGES_DIR = "passages"  # window vectors of a passage-scored index (`pagefit index --passages`)
+PASSAGE_VECTORS = "windows.npy"
+PASSAGE_OWNERS = "owners.json"
 
 
 class PageIndex:
@@ -89,6 +92,7 @@ class PageIndex:
         self.keyword = (
             KeywordIndex.load(self.path, self.meta["text"]) if self.manifest.hybrid.enabled else None
         )
+        self.windows, self.window_rows = self._open_passages()
         self._model_spec = model
         self._model: SentenceTransformer | None = None
         self._rerankers: dict[str, CrossEncoder] = {}
@@ -124,6 +128,31 @@ class PageIndex:
         logger.warning("%s changed since it was indexed; rebuilding its search structures", self.path)
         meta, pages = table.read_multi_vector()
         return meta, build_multi_vector_searcher(meta["page_id"], pages, settings)
+
+    def _open_passages(self) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """The window vectors and the row of each window's page (None, None: no passage scoring)."""
+        if self.manifest.passages is None:
+            return None, None
+        import json
+
+        folder = self.path / PASSAGES_DIR
+        try:
+            vectors = np.load(folder / PASSAGE_VECTORS, mmap_mode="r")
+            owners = json.loads((folder / PASSAGE_OWNERS).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise PagefitError(
+                f"{folder} is missing or unreadable ({type(e).__name__}): run `pagefit index "
+                f"{self.manifest.corpus} --model {self.manifest.model} --out {self.path}` again"
+            ) from e
+        unknown = [pid for pid in owners if pid not in self.row_of]
+        if unknown or len(owners) != len(vectors):
+            raise PagefitError(
+                f"{folder} does not match the index's pages: run `pagefit index {self.manifest.corpus} "
+                f"--model {self.manifest.model} --out {self.path}` again"
+            )
+        return np.asarray(vectors, dtype=np.float32), np.asarray(
+            [self.row_of[pid] for pid in owners], np.int64
+        )
 
     # ------------------------------------------------------------------------------------------ models
 
@@ -250,8 +279,11 @@ class PageIndex:
         with self._lock:
             encoded = self._encode_query(query)
         dense_depth = max(depth, fusion.depth) if fusion is not None else depth
-        rows, scores = self.searcher.search(encoded, dense_depth)
-        rows, scores = rows[0], scores[0]
+        if self.windows is not None:
+            rows, scores = self._passage_search(encoded, dense_depth)
+        else:
+            rows, scores = self.searcher.search(encoded, dense_depth)
+            rows, scores = rows[0], scores[0]
         keep = rows >= 0
         rows, scores = rows[keep], scores[keep]
         if fusion is None:
@@ -263,6 +295,17 @@ class PageIndex:
         hits = np.flatnonzero(np.isfinite(fused))
         order = hits[np.lexsort((self.id_order[hits], -fused[hits]))][:depth]
         return order, fused[order]
+
+    def _passage_search(self, encoded: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
+        """Every page scored as eval --passages scores it (an exact scan of page and window vectors)."""
+        from pagefit.passages import passage_scores
+
+        query = np.asarray(encoded, dtype=np.float32).reshape(1, -1)
+        pages = query @ self.searcher.vectors.T
+        windows = query @ self.windows.T
+        scores = passage_scores(pages, windows, self.window_rows, self.manifest.passages.weight)[0]
+        order = np.lexsort((self.id_order, -scores))[:depth]
+        return order, scores[order]
 
     def _rerank(self, query: str, rows: np.ndarray, model: CrossEncoder) -> tuple[np.ndarray, np.ndarray]:
         """Eval's reranking (`pagefit.evaluation._rerank`) applied to this query's candidates."""

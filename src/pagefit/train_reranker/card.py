@@ -12,7 +12,7 @@ if TYPE_CHECKING:
 
     from pagefit.train_reranker.config import RerankerConfig
 
-__all__ = ["build_summary", "card_section"]
+__all__ = ["build_summary", "card_section", "rerank_verdict", "reranking_helps"]
 
 _CARD_METRICS = ("ndcg@10", "mrr@10", "map")
 
@@ -50,8 +50,30 @@ def build_summary(
         "base_metrics": base,
         "final_metrics": final,
         "improvement": {k: final[k] - base[k] for k in common},
+        "helps": reranking_helps(final),
         **run_stats(state, world_size, resumed_from, wall_time_s, train_metrics),
     }
+
+
+def reranking_helps(final: dict[str, float]) -> bool | None:
+    """Whether the trained reranker's order beats the retriever's own on the held-out queries (None: not
+    evaluated). A reranker that does not is worse than no reranker, whatever it gained over its start."""
+    if "ndcg@10" not in final or "retriever_ndcg@10" not in final:
+        return None
+    return final["ndcg@10"] > final["retriever_ndcg@10"]
+
+
+def rerank_verdict(summary: dict[str, Any]) -> str | None:
+    """A plain sentence when the trained reranker ranks worse than the retriever alone (else None)."""
+    final = summary.get("final_metrics") or {}
+    if reranking_helps(final) is not False:
+        return None
+    k = summary.get("data", {}).get("eval_top_k")
+    return (
+        f"reranking the retriever's top {k} with this reranker LOWERS NDCG@10 on the held-out queries "
+        f"({final['retriever_ndcg@10']:.4f} retrieve-only -> {final['ndcg@10']:.4f} reranked): it is worse than "
+        "no reranker; search without it, or train it on more pairs (more queries per page, --epochs)"
+    )
 
 
 def _metrics_table(base: dict[str, float], final: dict[str, float]) -> list[str]:
@@ -87,6 +109,8 @@ def card_section(summary: dict[str, Any]) -> str:
             "",
             *_metrics_table(summary["base_metrics"], summary["final_metrics"]),
         ]
+        if verdict := rerank_verdict(summary):
+            lines += ["", f"**Warning:** {verdict}."]
     lines += [
         "",
         "Use it: `CrossEncoder(path).rank(query, pages)`, or `pagefit eval ... --reranker PATH --rerank-top-k 20`. "
