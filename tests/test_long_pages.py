@@ -7,19 +7,8 @@ import copy
 import numpy as np
 import pytest
 
-from _pages import make_cached_pages
-
-FILLER = "The committee reviewed the quarterly schedule and discussed routine matters of the office. " * 40
-FACTS = [
-    "The lighthouse keeper feeds seven orange cats every morning.",
-    "Volcanic basalt columns cool into hexagonal prisms.",
-    "The violin bow is strung with horsehair and rosin.",
-]
-QUERIES = [
-    "who feeds the orange cats?",
-    "how do basalt columns form hexagons?",
-    "what is a violin bow strung with?",
-]
+from _pages import FACT_QUERIES as QUERIES
+from _pages import FACTS, FILLER, make_cached_pages
 
 
 @pytest.fixture

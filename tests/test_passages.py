@@ -10,21 +10,10 @@ import datasets
 import numpy as np
 import pytest
 
-from _pages import make_cached_pages
+from _pages import FACT_QUERIES as QUERIES
+from _pages import FACTS, FILLER, make_cached_pages
 from pagefit.errors import PagefitError
 from pagefit.passages import PassageConfig, encode_windows, page_windows, passage_scores
-
-FILLER = "The committee reviewed the quarterly schedule and discussed routine matters of the office. " * 40
-FACTS = [
-    "The lighthouse keeper feeds seven orange cats every morning.",
-    "Volcanic basalt columns cool into hexagonal prisms.",
-    "The violin bow is strung with horsehair and rosin.",
-]
-QUERIES = [
-    "who feeds the orange cats?",
-    "how do basalt columns form hexagons?",
-    "what is a violin bow strung with?",
-]
 
 
 def test_windows_cover_the_page_at_the_stride():
@@ -79,16 +68,17 @@ def test_a_fact_past_token_256_is_found_by_eval_and_index_with_passages(tmp_path
     from pagefit.index import index, open_index
 
     corpus, queries = _corpus(tmp_path)
-    plain = evaluate(corpus, queries, [("plain", ocr_minilm)], n_resamples=100, show_progress=False)
-    mixed = evaluate(corpus, queries, [("passages", ocr_minilm)], passages=True, n_resamples=100,
+    plain = evaluate(corpus, queries, [("plain", ocr_minilm)], passages=False, n_resamples=100,
                      show_progress=False)  # fmt: skip
+    mixed = evaluate(corpus, queries, [("passages", ocr_minilm)], n_resamples=100, show_progress=False)
     # Cut at 256 tokens the three pages are the same filler; their best windows hold the facts.
     assert mixed.models[0].metrics["recall@1"] == 1.0 > plain.models[0].metrics["recall@1"]
     assert mixed.models[0].settings["passages"] == {"words": 100, "stride": 75, "weight": 0.5}
+    assert "passages" not in plain.models[0].settings
     assert mixed.models[0].vectors_per_page > 1
 
     out = tmp_path / "index"
-    manifest = index(corpus, ocr_minilm, out, passages=True, show_progress=False)
+    manifest = index(corpus, ocr_minilm, out, show_progress=False)  # on by default for a text-reading model
     owners = json.loads((out / "passages" / "owners.json").read_text())
     expected = sum(len(page_windows(FILLER + fact)) for fact in FACTS)
     assert manifest.passages is not None and manifest.passages.windows == len(owners) == expected > 3
@@ -102,6 +92,7 @@ def test_a_fact_past_token_256_is_found_by_eval_and_index_with_passages(tmp_path
     manifest = index(corpus, ocr_minilm, out, passages=False, show_progress=False)
     assert manifest.passages is None and not (out / "passages").exists()
     assert open_index(out, model=ocr_minilm).windows is None
+    assert index(corpus, ocr_minilm, out, show_progress=False).passages is None  # an update keeps the setting
 
 
 def test_passages_refused_for_models_that_do_not_read_text(tmp_path, own_cache, tiny_clip_path, ocr_minilm):
@@ -148,4 +139,5 @@ def test_cli_eval_and_index_take_passages(tmp_path, own_cache):
     result = runner.invoke(app, ["index", str(corpus), "--model", "ocr-minilm", "--passages", "--out",
                                  str(tmp_path / "index"), "--no-progress"])  # fmt: skip
     assert result.exit_code == 0, result.output
-    assert json.loads((tmp_path / "index" / "manifest.json").read_text())["passages"]["windows"] > 3
+    windows = json.loads((tmp_path / "index" / "manifest.json").read_text())["passages"]["windows"]
+    assert windows > 3 and f"passages ({windows} windows)" in " ".join(result.output.split())

@@ -40,6 +40,8 @@ def client(served):
 def test_search_compare_health_and_pages(client):
     health = client.get("/api/health").json()
     assert health["status"] == "ok" and set(health["indexes"]) == {"main", "compare"}
+    main = health["indexes"]["main"]
+    assert main["similarity"] == "cosine" and main["passages"] is False and main["hybrid"] is True
     response = client.get("/api/search", params={"q": "budget report", "k": 4})
     assert response.status_code == 200
     body = response.json()

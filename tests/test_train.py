@@ -14,6 +14,8 @@ from PIL import Image, ImageDraw
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
+from _pages import TOPIC_QUERIES as QUERIES
+from _pages import TOPICS
 from pagefit._io import image_key
 from pagefit.cli import app
 from pagefit.errors import PagefitError
@@ -23,34 +25,6 @@ from pagefit.train import train
 from pagefit.train.config import list_presets, resolve_train_config
 from pagefit.train.data import build_evaluator, load_train_data, prepare_split
 
-TOPICS = [
-    "quarterly revenue of the northern region grew by twelve percent",
-    "staff turnover and hiring in the central warehouse",
-    "water quality samples taken at the coastal station",
-    "capital projects: the new bridge and the depot roof",
-    "customer satisfaction survey results by month",
-    "carbon emissions of the bus fleet per kilometre",
-    "board members, committees and meeting attendance",
-    "library visits and loans of e-books per branch",
-    "energy use of the pumping stations in winter",
-    "outlook for next year: budget, risks and priorities",
-    "safety incidents reported on construction sites",
-    "rainfall and reservoir levels across the valley",
-]
-QUERIES = [
-    "how much did revenue grow in the north",
-    "how many people left the warehouse",
-    "coastal water sample results",
-    "bridge and depot building projects",
-    "monthly customer survey scores",
-    "bus fleet emissions per km",
-    "who sits on the board committees",
-    "e-book loans per library branch",
-    "winter energy of pumping stations",
-    "budget and risks next year",
-    "construction site safety incidents",
-    "reservoir levels after rainfall",
-]
 DIMS = ["--matryoshka-dims", "64,32", "--truncate-dim", "32"]  # the tiny Qwen3-VL embeds into 64 dims
 
 

@@ -15,6 +15,8 @@ from PIL import Image, ImageDraw
 from safetensors.torch import load_file
 from sentence_transformers import CrossEncoder
 
+from _pages import TOPIC_QUERIES as QUERIES
+from _pages import TOPICS
 from _tiny_models import _write_bert_checkpoint
 from pagefit._io import image_key
 from pagefit.errors import PagefitError
@@ -26,34 +28,6 @@ from pagefit.train_reranker.model import build_reranker
 PAGEFIT = str(Path(sys.executable).parent / "pagefit")
 
 # Two pages per document; documents 0-3 train, 4-5 eval.
-TOPICS = [
-    "quarterly revenue of the northern region grew by twelve percent",
-    "staff turnover and hiring in the central warehouse",
-    "water quality samples taken at the coastal station",
-    "capital projects: the new bridge and the depot roof",
-    "customer satisfaction survey results by month",
-    "carbon emissions of the bus fleet per kilometre",
-    "board members, committees and meeting attendance",
-    "library visits and loans of e-books per branch",
-    "energy use of the pumping stations in winter",
-    "outlook for next year: budget, risks and priorities",
-    "safety incidents reported on construction sites",
-    "rainfall and reservoir levels across the valley",
-]
-QUERIES = [
-    "how much did revenue grow in the north",
-    "how many people left the warehouse",
-    "coastal water sample results",
-    "bridge and depot building projects",
-    "monthly customer survey scores",
-    "bus fleet emissions per km",
-    "who sits on the board committees",
-    "e-book loans per library branch",
-    "winter energy of pumping stations",
-    "budget and risks next year",
-    "construction site safety incidents",
-    "reservoir levels after rainfall",
-]
 TRAIN, EVAL = range(0, 8), range(8, 12)
 
 

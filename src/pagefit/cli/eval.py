@@ -116,13 +116,14 @@ def eval_command(
         ),
     ] = None,
     passages: Annotated[
-        bool,
+        bool | None,
         typer.Option(
             "--passages/--no-passages",
             help="Models that read page text (ocr-minilm): score a page as its page vector mixed with its best "
-            "100-word passage, as `pagefit index --passages` searches (long pages are read whole).",
+            "100-word passage, as `pagefit index` searches (long pages are read whole). Default: on for them; "
+            "--no-passages: page vectors only.",
         ),
-    ] = False,
+    ] = None,
     passage_weight: Annotated[
         float, typer.Option(help="With --passages: the page vector's share; the best passage gets the rest.")
     ] = 0.5,

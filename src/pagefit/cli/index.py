@@ -99,7 +99,8 @@ def index_command(
         typer.Option(
             "--passages/--no-passages",
             help="Models that read page text (ocr-minilm): also store 100-word window vectors and score a page "
-            "as its vector mixed with its best window, as `eval --passages` (default: the index's setting, else off).",
+            "as its vector mixed with its best window, as `pagefit eval` does (default: the index's setting, else on "
+            "for them; --no-passages: page vectors only).",
         ),
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Pages per forward pass.")] = 8,
@@ -168,6 +169,7 @@ def index_command(
         f"[bold green]index[/] {out}: {manifest.pages} pages ({run.get('added', 0)} added, "
         f"{run.get('removed', 0)} removed, {run.get('kept', 0)} kept), dim {manifest.dim}, "
         + storage
+        + (f", passages ({manifest.passages.windows} windows)" if manifest.passages is not None else "")
         + (", hybrid" if manifest.hybrid.enabled else ""),
         highlight=False,
     )

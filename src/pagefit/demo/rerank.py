@@ -36,7 +36,9 @@ def train_demo_reranker(
 
 
 def print_rerank_summary(console: Any, report: Any) -> None:
-    """One line per retriever: alone and followed by the reranker, with the paired test and the cost."""
+    """One line per retriever: alone and followed by the reranker, with the paired test and the cost; a
+    plain warning when the reranker lowers every retriever's NDCG@10."""
+    diffs = []
     for entry in report.models:
         if not entry.reranks or entry.vs_retriever is None:
             continue
@@ -46,5 +48,12 @@ def print_rerank_summary(console: Any, report: Any) -> None:
             f"{base.name}: retrieve [bold]{base.metrics['ndcg@10']:.3f}[/] -> retrieve+rerank "
             f"[bold]{entry.metrics['ndcg@10']:.3f}[/] ({cmp.ndcg_at_10_diff:+.3f}, 95% CI "
             f"[{cmp.ci95[0]:+.3f}, {cmp.ci95[1]:+.3f}], p={cmp.p_value:.3g}{ms})",
+            highlight=False,
+        )
+        diffs.append(cmp.ndcg_at_10_diff)
+    if diffs and max(diffs) < 0:
+        console.print(
+            "[bold red]the reranker lowers NDCG@10 after every retriever here[/]: search without it. A cross-encoder "
+            "with a new head needs far more pairs than this demo trains it on (see `pagefit train-reranker`).",
             highlight=False,
         )

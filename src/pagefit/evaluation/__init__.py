@@ -83,8 +83,10 @@ class EvalConfig(BaseModel):
     token_pooling: float | None = Field(
         None, ge=1, description="multi-vector entries: hierarchical token pooling factor of the page vectors"
     )
-    passages: bool = Field(
-        False, description="text-reading single-vector entries: mix the page vector with the best passage"
+    passages: bool | None = Field(
+        None,
+        description="text-reading single-vector entries: mix the page vector with the best passage "
+        "(None: on for every model that reads page text)",
     )
     passage_weight: float = Field(
         0.5, ge=0.0, le=1.0, description="the page vector's share in passage scoring"
@@ -150,7 +152,7 @@ def evaluate(
     fusion_weight: float = 0.5,
     tune_fusion: str | os.PathLike[str] | None = None,
     token_pooling: float | None = None,
-    passages: bool = False,
+    passages: bool | None = None,
     passage_weight: float = 0.5,
 ) -> Report:
     """Evaluate retrieval models on a corpus and write the report.
@@ -186,8 +188,9 @@ def evaluate(
             token pooling factor (as `pagefit index --token-pooling` does); their vectors and bytes
             per page follow.
         passages: single-vector entries that read pages as text (`ocr-minilm`) score a page as its page
-            vector mixed with its best 100-word window (`pagefit.passages`), as `pagefit index
-            --passages` searches.
+            vector mixed with its best 100-word window (`pagefit.passages`), as `pagefit index`
+            searches them. None (default): on for every model that reads page text; False: page
+            vectors only; True: also warn about entries it cannot apply to.
         passage_weight: the page vector's share of that mix (the best window gets the rest).
 
     Returns:
@@ -439,10 +442,17 @@ def _free_memory() -> None:
 def _similarity(
     model: SentenceTransformer, queries: np.ndarray, pages: np.ndarray, chunk: int = 1024
 ) -> np.ndarray:
-    """(queries, pages) scores with the model's own similarity (cosine normalises truncated vectors)."""
+    """(queries, pages) scores with the model's own similarity (cosine normalises truncated vectors).
+
+    Identical page vectors (pixel-identical pages) get bit-identical scores: a matrix product can round
+    the same column differently at another position, which would break their tie by noise, not page id.
+    """
     import numpy as np
     import torch
 
+    unique, inverse = np.unique(pages, axis=0, return_inverse=True)
+    if len(unique) < len(pages):
+        return _similarity(model, queries, unique, chunk)[:, inverse.reshape(-1)]
     pages_t = torch.from_numpy(np.ascontiguousarray(pages, dtype=np.float32))
     scores = np.empty((len(queries), len(pages)), dtype=np.float32)
     for start in range(0, len(queries), chunk):
@@ -459,12 +469,15 @@ def _passage_config(config: EvalConfig) -> Any:
 
 def _passage_windows(name: str, model: Any, data: _Corpus, config: EvalConfig, timing: dict) -> Any:
     """The page windows of a text-reading model when passage scoring is on (else None)."""
-    if not config.passages:
+    if config.passages is False:
         return None
     from pagefit.passages import encode_windows, reads_text
 
     if not reads_text(model):
-        logger.warning("%s reads page pixels, not text: --passages applies to text-reading models only", name)
+        if config.passages:
+            logger.warning(
+                "%s reads page pixels, not text: --passages applies to text-reading models only", name
+            )
         return None
     start = time.perf_counter()
     windows = encode_windows(model, data.image_paths, _passage_config(config), batch_size=config.batch_size)

@@ -94,8 +94,9 @@ def index(
         first_stage: multi-vector only: ``mean`` or ``muvera`` (default: the existing index's, else mean).
         candidates: multi-vector only: first-stage pages rescored by exact MaxSim (default 300).
         passages: models that read page text (`ocr-minilm`): also store each page's 100-word window
-            vectors, and score a page as its vector mixed with its best window, as `eval --passages`
-            does (searched by an exact scan; default: the existing index's setting, else off).
+            vectors, and score a page as its vector mixed with its best window, as `pagefit eval`
+            does (searched by an exact scan). Default: the existing index's setting, else on for a
+            single-vector model that reads page text.
         batch_size: pages per forward pass.
         commit_every: pages embedded between two commits to the table (default 16 batches): what a
             killed run loses at most.
@@ -430,7 +431,9 @@ def _passage_settings(model: Any, previous: IndexManifest | None, passages: bool
     from pagefit.passages import reads_text
 
     if passages is None:
-        return previous.passages if previous is not None else None
+        if previous is not None:
+            return previous.passages
+        return PassageSettings() if not multi and reads_text(model) else None
     if not passages:
         return None
     if multi:

@@ -180,6 +180,8 @@ def create_app(
                     "dim": ix.manifest.dim,
                     "quantization": ix.manifest.quantization,
                     "hybrid": ix.manifest.hybrid.enabled,
+                    "similarity": ix.manifest.similarity,
+                    "passages": ix.manifest.passages is not None,
                 }
                 for name, ix in indexes.items()
             },

@@ -63,19 +63,36 @@ class TrainResult:
     model: SentenceTransformer | None = field(default=None, repr=False)
 
 
-def _config_for_run(config: TrainConfig | None, overrides: dict[str, Any]) -> TrainConfig:
+def config_for_run(config: Any, overrides: dict[str, Any], *, validate: Any, resolve: Any) -> Any:
+    """The config of a run of `train` or `train_reranker`: `config` with `overrides` validated on top,
+    or resolved from `preset` < `config_file` < the other overrides. `--out OUT --resume` without a
+    config file continues the run recorded in OUT (its `train_config.yaml`)."""
     preset = overrides.pop("preset", None)
     config_file = overrides.pop("config_file", None)
     if config is not None:
         if preset or config_file:
-            raise PagefitError("pass either a TrainConfig or preset/config_file, not both")
-        return validate_config(merge_layers(config.model_dump(), overrides))
+            raise PagefitError(f"pass either a {type(config).__name__} or preset/config_file, not both")
+        return validate(config.model_dump(), overrides)
     output, resume = overrides.get("output"), overrides.get("resume")
     if resume and config_file is None and output and (Path(output) / CONFIG_FILE).is_file():
-        # `pagefit train --out OUT --resume` continues the run recorded in OUT.
         config_file = Path(output) / CONFIG_FILE
         logger.info("resuming with the config recorded in %s", config_file)
-    return resolve_train_config(preset=preset, config_file=config_file, overrides=overrides)
+    return resolve(preset=preset, config_file=config_file, overrides=overrides)
+
+
+def start_run(config: Any, data_hint: str) -> str | None:
+    """Refuse a run without data or output, or one that would overwrite earlier work; check the trackers.
+
+    Returns:
+        The checkpoint to resume from (None: start fresh).
+    """
+    if not config.data:
+        raise PagefitError(f"no training data: pass {data_hint} and --out")
+    if not config.output:
+        raise PagefitError("no output folder: pass --out (or set `output`)")
+    resume_from = _prepare_output(Path(config.output), config.resume)
+    _check_trackers(config.report_to)
+    return resume_from
 
 
 def train(config: TrainConfig | None = None, /, **overrides: Any) -> TrainResult:
@@ -91,13 +108,9 @@ def train(config: TrainConfig | None = None, /, **overrides: Any) -> TrainResult
         The output folder, base and final retrieval metrics, metrics per Matryoshka dimension and the
         summary written to `train_summary.json`.
     """
-    config = _config_for_run(config, dict(overrides))
-    if not config.data:
-        raise PagefitError("no training data: pass DATA (a pairs/mined folder or a dataset name) and --out")
-    if not config.output:
-        raise PagefitError("no output folder: pass --out (or set `output`)")
-    resume_from = _prepare_output(Path(config.output), config.resume)
-    _check_trackers(config.report_to)
+    config = config_for_run(config, dict(overrides), resolve=resolve_train_config,
+                            validate=lambda dumped, layer: validate_config(merge_layers(dumped, layer)))  # fmt: skip
+    resume_from = start_run(config, "DATA (a pairs/mined folder or a dataset name)")
     from pagefit._console import quiet_libraries
 
     with quiet_libraries():  # transformers' own bars (weights loading, shard writing) and warnings

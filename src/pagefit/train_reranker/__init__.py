@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pagefit._console import quiet_libraries
-from pagefit.errors import PagefitError
-from pagefit.train import SUMMARY_FILE, _check_trackers, _prepare_output
-from pagefit.train.config import CONFIG_FILE, save_train_config
+from pagefit.train import SUMMARY_FILE, config_for_run, start_run
+from pagefit.train.config import save_train_config
 from pagefit.train.trainer import final_evaluation
 from pagefit.train_reranker.config import (
     RerankerConfig,
@@ -58,20 +57,6 @@ class RerankerResult:
     model: CrossEncoder | None = field(default=None, repr=False)
 
 
-def _config_for_run(config: RerankerConfig | None, overrides: dict[str, Any]) -> RerankerConfig:
-    preset = overrides.pop("preset", None)
-    config_file = overrides.pop("config_file", None)
-    if config is not None:
-        if preset or config_file:
-            raise PagefitError("pass either a RerankerConfig or preset/config_file, not both")
-        return validate_reranker_config(config.model_dump(), overrides)
-    output, resume = overrides.get("output"), overrides.get("resume")
-    if resume and config_file is None and output and (Path(output) / CONFIG_FILE).is_file():
-        config_file = Path(output) / CONFIG_FILE  # `--out OUT --resume` continues the run recorded in OUT
-        logger.info("resuming with the config recorded in %s", config_file)
-    return resolve_reranker_config(preset=preset, config_file=config_file, overrides=overrides)
-
-
 def train_reranker(config: RerankerConfig | None = None, /, **overrides: Any) -> RerankerResult:
     """Train a reranker and write it, with its records, to `config.output`.
 
@@ -85,13 +70,10 @@ def train_reranker(config: RerankerConfig | None = None, /, **overrides: Any) ->
         The output folder, the reranking metrics before and after training (with the retriever's own
         order as `retriever_*`) and the summary written to `train_summary.json`.
     """
-    config = _config_for_run(config, dict(overrides))
-    if not config.data:
-        raise PagefitError("no training data: pass MINED (a `pagefit mine` folder) and --out")
-    if not config.output:
-        raise PagefitError("no output folder: pass --out (or set `output`)")
-    resume_from = _prepare_output(Path(config.output), config.resume)
-    _check_trackers(config.report_to)
+    config = config_for_run(
+        config, dict(overrides), validate=validate_reranker_config, resolve=resolve_reranker_config
+    )
+    resume_from = start_run(config, "MINED (a `pagefit mine` folder)")
     with quiet_libraries():
         return _run(config, resume_from)
 
