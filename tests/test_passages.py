@@ -141,3 +141,36 @@ def test_cli_eval_and_index_take_passages(tmp_path, own_cache):
     assert result.exit_code == 0, result.output
     windows = json.loads((tmp_path / "index" / "manifest.json").read_text())["passages"]["windows"]
     assert windows > 3 and f"passages ({windows} windows)" in " ".join(result.output.split())
+
+
+def test_a_page_that_fits_in_one_window_keeps_its_page_score(tmp_path, own_cache, ocr_minilm):
+    from pagefit.index import index, open_index
+
+    short = make_cached_pages(
+        tmp_path / "short", ["orange cats at the lighthouse", "hexagonal basalt columns"], size=(40, 56)
+    )  # other pixels than the long pages
+    assert len(encode_windows(ocr_minilm, short, PassageConfig()).owner) == 0  # nothing stored for them
+    corpus, _ = _corpus(tmp_path / "long")
+    rows = datasets.load_from_disk(str(corpus / "pages")).to_dict()
+    for i, path in enumerate(short):  # two short pages join the three long ones
+        target = corpus / "images" / f"short{i}.png"
+        target.write_bytes(Path(path).read_bytes())
+        for key, value in {"page_id": f"short{i}#p1", "doc_id": f"short{i}", "source": f"short{i}.pdf",
+                           "page_number": 1, "image": f"images/short{i}.png", "image_hash": "",
+                           "text": ["orange cats at the lighthouse", "hexagonal basalt columns"][i]}.items():  # fmt: skip
+            rows[key].append(value)
+    import shutil
+
+    shutil.rmtree(corpus / "pages")
+    datasets.Dataset.from_dict(rows).save_to_disk(str(corpus / "pages"))
+    manifest = index(corpus, ocr_minilm, tmp_path / "index", show_progress=False)
+    owners = json.loads((tmp_path / "index" / "passages" / "owners.json").read_text())
+    assert manifest.passages.windows == len(owners) and not any(o.startswith("short") for o in owners)
+    with_passages = open_index(tmp_path / "index", model=ocr_minilm)
+    plain = open_index(index(corpus, ocr_minilm, tmp_path / "plain", passages=False, show_progress=False) and
+                       tmp_path / "plain", model=ocr_minilm)  # fmt: skip
+    for query in ["orange cats at the lighthouse", "basalt columns"]:
+        mixed = {r["page_id"]: r["score"] for r in with_passages.search(query, k=5)["results"]}
+        alone = {r["page_id"]: r["score"] for r in plain.search(query, k=5)["results"]}
+        for page in ("short0#p1", "short1#p1"):
+            assert mixed[page] == pytest.approx(alone[page], abs=1e-5)  # page score, unchanged

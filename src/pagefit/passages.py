@@ -95,7 +95,9 @@ def encode_windows(
     batch_size: int = 32,
     cache: bool = True,
 ) -> PageWindows:
-    """Full-dimension embeddings of every window of every page, in page order (cache misses encoded)."""
+    """Full-dimension embeddings of the windows of every page longer than one window, in page order
+    (cache misses encoded). A page that fits in one window gets none: its one window would be the text
+    its page vector reads, so its best window score is its page score (see `passage_scores`)."""
     import numpy as np
 
     from pagefit.embeddings import EmbeddingCache, _full_dim, full_dimension
@@ -111,7 +113,10 @@ def encode_windows(
     windows: list[str] = []
     owner: list[int] = []
     for page, text in enumerate(texts):
-        for window in page_windows(text, config.words, config.stride):
+        cut = page_windows(text, config.words, config.stride)
+        if len(cut) < 2:  # the page fits in one window: its page vector already reads all of it
+            continue
+        for window in cut:
             windows.append(window)
             owner.append(page)
     with full_dimension(model):
