@@ -120,6 +120,15 @@ def test_window_embeddings_are_cached_by_their_text(tmp_path, own_cache, ocr_min
     again = encode_windows(ocr_minilm, paths, PassageConfig())
     assert calls == [] and np.array_equal(first.embeddings, again.embeddings)
     assert first.owner.tolist() == sorted(first.owner.tolist()) and set(first.owner.tolist()) == {0, 1, 2}
+    # Given the pages' hashes (the corpus image_hash column), their texts come from the text cache
+    # without decoding a single image.
+    from pagefit._io import image_key
+    from pagefit.models import ocr_text
+
+    keys = [image_key(ocr_text.load_page_image(p)) for p in paths]
+    monkeypatch.setattr(ocr_text, "load_page_image", lambda image: pytest.fail(f"decoded {image}"))
+    keyed = encode_windows(ocr_minilm, paths, PassageConfig(), keys=keys)
+    assert np.array_equal(keyed.embeddings, first.embeddings) and keyed.owner.tolist() == first.owner.tolist()
 
 
 def test_cli_eval_and_index_take_passages(tmp_path, own_cache):

@@ -263,24 +263,47 @@ def encode_pages(
         if text_keys is not None:
             keys = text_keys
         keys = list(keys) if keys is not None else [page_key(image) for image in images]
-        first_of: dict[str, int] = {}
-        for i, key in enumerate(keys):
-            first_of.setdefault(key, i)
-        unique = list(first_of)
-        if not unique:
+        if not keys:
             return np.zeros((0, model.get_embedding_dimension() or 0), dtype=np.float32)
         store = EmbeddingCache(model_fingerprint(model), _full_dim(model, images[0]))
-        rows, found = store.get(unique)
-        missing = [i for i, hit in enumerate(found) if not hit]
-        if missing:
-            logger.info(
-                "encoding %d of %d pages (%d cached)", len(missing), len(unique), len(unique) - len(missing)
-            )
-            miss_keys = [unique[i] for i in missing]
-            miss_images = [images[first_of[key]] for key in miss_keys]
-            rows[missing] = _encode_and_store(model, store, miss_keys, miss_images, batch_size, show_progress)
-        position = {key: i for i, key in enumerate(unique)}
-        return rows[[position[key] for key in keys]]
+        return cached_rows(
+            store, keys, images,
+            lambda miss_keys, miss: _encode_and_store(model, store, miss_keys, miss, batch_size, show_progress),
+            what="pages",
+        )  # fmt: skip
+
+
+def cached_rows(
+    store: EmbeddingCache,
+    keys: Sequence[str],
+    inputs: Sequence[Any],
+    encode: Any,
+    *,
+    what: str,
+) -> np.ndarray:
+    """One row per key, in order: each distinct key read from `store`, the misses encoded once.
+
+    Args:
+        store: the model's embedding cache.
+        keys: the content key of each input (repeats share one row).
+        inputs: what to encode for each key (the first input of a repeated key is used).
+        encode: `encode(miss_keys, miss_inputs) -> rows`; it must also store them (or not, for no cache).
+        what: the inputs' name for the log line.
+    """
+    first_of: dict[str, int] = {}
+    for i, key in enumerate(keys):
+        first_of.setdefault(key, i)
+    unique = list(first_of)
+    rows, found = store.get(unique)
+    missing = [i for i, hit in enumerate(found) if not hit]
+    if missing:
+        logger.info(
+            "encoding %d of %d %s (%d cached)", len(missing), len(unique), what, len(unique) - len(missing)
+        )
+        miss_keys = [unique[i] for i in missing]
+        rows[missing] = encode(miss_keys, [inputs[first_of[key]] for key in miss_keys])
+    position = {key: i for i, key in enumerate(unique)}
+    return rows[[position[key] for key in keys]]
 
 
 def _check_image_paths(images: Sequence[Any]) -> None:

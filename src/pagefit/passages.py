@@ -61,7 +61,6 @@ class PageWindows:
 
     embeddings: np.ndarray  # (windows, dim) float32
     owner: np.ndarray  # (windows,) int64 page positions
-    n_pages: int
 
 
 def page_windows(text: str, words: int = 100, stride: int = 75) -> list[str]:
@@ -92,15 +91,20 @@ def encode_windows(
     images: Sequence[Any],
     config: PassageConfig,
     *,
+    keys: Sequence[str] | None = None,
     batch_size: int = 32,
-    cache: bool = True,
 ) -> PageWindows:
     """Full-dimension embeddings of the windows of every page longer than one window, in page order
     (cache misses encoded). A page that fits in one window gets none: its one window would be the text
-    its page vector reads, so its best window score is its page score (see `passage_scores`)."""
+    its page vector reads, so its best window score is its page score (see `passage_scores`).
+
+    Args:
+        keys: the pages' content hashes (the corpus `image_hash` column): their texts are then read from
+            the text cache without decoding the images.
+    """
     import numpy as np
 
-    from pagefit.embeddings import EmbeddingCache, _full_dim, full_dimension
+    from pagefit.embeddings import EmbeddingCache, _full_dim, cached_rows, full_dimension
     from pagefit.embeddings import _text_reader as text_reader
     from pagefit.models import model_fingerprint
 
@@ -109,47 +113,30 @@ def encode_windows(
         raise PagefitError(
             "passage scoring needs a model that reads pages as text (e.g. ocr-minilm); this one reads pixels"
         )
-    texts = reader.page_texts(list(images))
     windows: list[str] = []
     owner: list[int] = []
-    for page, text in enumerate(texts):
+    for page, text in enumerate(reader.page_texts(list(images), keys)):
         cut = page_windows(text, config.words, config.stride)
-        if len(cut) < 2:  # the page fits in one window: its page vector already reads all of it
-            continue
-        for window in cut:
-            windows.append(window)
-            owner.append(page)
+        if len(cut) > 1:  # a page that fits in one window: its page vector already reads all of it
+            windows += cut
+            owner += [page] * len(cut)
     with full_dimension(model):
         dim = _full_dim(model, "dimension probe")
         if not windows:
-            return PageWindows(np.zeros((0, dim), np.float32), np.zeros(0, np.int64), len(texts))
-        keys = ["window-" + hashlib.sha256(w.encode("utf-8")).hexdigest()[:40] for w in windows]
-        unique = list(dict.fromkeys(keys))
-        store = EmbeddingCache(model_fingerprint(model), dim) if cache else None
-        if store is not None:
-            rows, found = store.get(unique)
-        else:
-            rows, found = np.zeros((len(unique), dim), np.float32), np.zeros(len(unique), bool)
-        missing = [i for i, hit in enumerate(found) if not hit]
-        if missing:
-            text_of = dict(zip(keys, windows, strict=True))
-            logger.info(
-                "encoding %d of %d page windows (%d cached)",
-                len(missing),
-                len(unique),
-                len(unique) - len(missing),
+            return PageWindows(np.zeros((0, dim), np.float32), np.zeros(0, np.int64))
+        store = EmbeddingCache(model_fingerprint(model), dim)
+
+        def encode(miss_keys: list[str], texts: list[str]) -> np.ndarray:
+            rows = model.encode_document(
+                texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False
             )
-            encoded = np.asarray(
-                model.encode_document([text_of[unique[i]] for i in missing], batch_size=batch_size,
-                                      convert_to_numpy=True, show_progress_bar=False),
-                dtype=np.float32,
-            )  # fmt: skip
-            rows[missing] = encoded
-            if store is not None:
-                store.put([unique[i] for i in missing], encoded)
-        position = {key: i for i, key in enumerate(unique)}
-        embeddings = rows[[position[key] for key in keys]]
-    return PageWindows(embeddings, np.asarray(owner, dtype=np.int64), len(texts))
+            rows = np.asarray(rows, dtype=np.float32)
+            store.put(miss_keys, rows)
+            return rows
+
+        window_keys = ["window-" + hashlib.sha256(w.encode("utf-8")).hexdigest()[:40] for w in windows]
+        embeddings = cached_rows(store, window_keys, windows, encode, what="page windows")
+    return PageWindows(embeddings, np.asarray(owner, dtype=np.int64))
 
 
 def passage_scores(

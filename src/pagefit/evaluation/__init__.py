@@ -393,7 +393,7 @@ def _run_model(name: str, spec: Any, data: _Corpus, config: EvalConfig, show_pro
     ranked = rank_pages(scores, data.id_order)
     timing["search"] = time.perf_counter() - start
     by_dim = _sweep_dims(model, name, queries, pages, dim, data, config, windows)
-    vectors = 1.0 + (len(windows.owner) / max(1, windows.n_pages) if windows is not None else 0.0)
+    vectors = 1.0 + (len(windows.owner) / max(1, len(pages)) if windows is not None else 0.0)
     run = _Run(name, model_name(spec), _count_params(model), ranked, dim=dim, by_dim=by_dim, timing=timing,
                vectors_per_page=vectors, bytes_per_page=float(dim * pages.dtype.itemsize * vectors))  # fmt: skip
     if windows is not None:
@@ -450,9 +450,15 @@ def _similarity(
     import numpy as np
     import torch
 
-    unique, inverse = np.unique(pages, axis=0, return_inverse=True)
-    if len(unique) < len(pages):
-        return _similarity(model, queries, unique, chunk)[:, inverse.reshape(-1)]
+    first: dict[bytes, int] = {}
+    inverse = np.fromiter(
+        (first.setdefault(row.tobytes(), len(first)) for row in pages), np.int64, len(pages)
+    )
+    if len(first) < len(
+        pages
+    ):  # score each distinct vector once (~0.1 s for 100k rows; np.unique sorts: 2.6 s)
+        firsts = np.unique(inverse, return_index=True)[1]  # row of each distinct vector, by its id
+        return _similarity(model, queries, pages[firsts], chunk)[:, inverse]
     pages_t = torch.from_numpy(np.ascontiguousarray(pages, dtype=np.float32))
     scores = np.empty((len(queries), len(pages)), dtype=np.float32)
     for start in range(0, len(queries), chunk):
@@ -480,7 +486,9 @@ def _passage_windows(name: str, model: Any, data: _Corpus, config: EvalConfig, t
             )
         return None
     start = time.perf_counter()
-    windows = encode_windows(model, data.image_paths, _passage_config(config), batch_size=config.batch_size)
+    windows = encode_windows(
+        model, data.image_paths, _passage_config(config), keys=data.keys, batch_size=config.batch_size
+    )
     timing["encode_windows"] = time.perf_counter() - start
     return windows
 

@@ -128,9 +128,9 @@ def index(
         _check_same_model(previous, fingerprint, model, out)
     multi = _multi_vector_settings(
         st_model, previous, token_pooling=token_pooling, first_stage=first_stage, candidates=candidates,
-        dim=dim, quantize=quantize, ann=ann, rescore_multiplier=rescore_multiplier,
+        dim=dim, quantize=quantize, ann=ann, rescore_multiplier=rescore_multiplier, passages=passages,
     )  # fmt: skip
-    passage_settings = _passage_settings(st_model, previous, passages, multi is not None)
+    passage_settings = None if multi is not None else _passage_settings(st_model, previous, passages)
     full_dim = _full_dim(st_model, pages, corpus)
     dim = _check_dim(dim, full_dim, previous)
     now = datetime.now().isoformat(timespec="seconds")
@@ -235,6 +235,7 @@ _SINGLE_VECTOR_FLAGS = {
     "quantize": "--quantize",
     "ann": "--ann",
     "rescore_multiplier": "rescore_multiplier",
+    "passages": "--passages",
 }
 
 
@@ -426,26 +427,21 @@ def _build_search_files(out: Path, table: Any, manifest: IndexManifest) -> None:
         shutil.rmtree(out / BM25_DIR)
 
 
-def _passage_settings(model: Any, previous: IndexManifest | None, passages: bool | None, multi: bool) -> Any:
+def _passage_settings(model: Any, previous: IndexManifest | None, passages: bool | None) -> Any:
+    """The passage settings of a single-vector index (None: pages scored by their vector alone)."""
     from pagefit.index.manifest import PassageSettings
     from pagefit.passages import reads_text
 
     if passages is None:
-        if previous is not None:
-            return previous.passages
-        return PassageSettings() if not multi and reads_text(model) else None
-    if not passages:
-        return None
-    if multi:
-        raise PagefitError(
-            "--passages applies to single-vector models; a multi-vector model already scores every token"
+        return (
+            previous.passages if previous is not None else (PassageSettings() if reads_text(model) else None)
         )
-    if not reads_text(model):
+    if passages and not reads_text(model):
         raise PagefitError(
             "--passages needs a model that reads pages as text (e.g. ocr-minilm or a model trained from it); "
             "this model reads page pixels"
         )
-    return PassageSettings()
+    return PassageSettings() if passages else None
 
 
 def _build_passages(
@@ -472,12 +468,9 @@ def _build_passages(
     paths = [str(Path(corpus) / image) for image in meta["image"]]
     settings = manifest.passages
     config = PassageConfig(words=settings.words, stride=settings.stride, weight=settings.weight)
-    windows = encode_windows(model, paths, config, batch_size=max(batch_size, 32))
-    vectors = (
-        truncate_embeddings(windows.embeddings, manifest.dim)
-        if len(windows.owner)
-        else windows.embeddings[:, : manifest.dim]
-    )
+    keys = meta["image_hash"] if all(meta["image_hash"]) else None
+    windows = encode_windows(model, paths, config, keys=keys, batch_size=max(batch_size, 32))
+    vectors = truncate_embeddings(windows.embeddings, manifest.dim)
     folder.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     np.save(buffer, np.ascontiguousarray(vectors, dtype=np.float32))

@@ -123,11 +123,18 @@ class OcrText(InputModule):
         # The Router sets every route's first module; the length lives on the shared text encoder.
         self.text_module.max_seq_length = value
 
-    def page_texts(self, images: Sequence[Any]) -> list[str]:
-        """The text of each page image (PIL image or file path), from the text cache or OCR."""
-        from pagefit.ocr import page_text
+    def page_texts(self, images: Sequence[Any], keys: Sequence[str] | None = None) -> list[str]:
+        """The text of each page image (PIL image or file path), from the text cache or OCR.
 
-        texts = [page_text(load_page_image(image)) for image in images]
+        With `keys` (the pages' content hashes, the corpus `image_hash` column) a cached text is read
+        without decoding the image; only a miss is decoded (and read by OCR).
+        """
+        from pagefit.ocr import PageTextCache, page_text
+
+        cache = PageTextCache()
+        hits = [cache.get(key) if key else None for key in keys] if keys is not None else [None] * len(images)
+        texts = [hit[0] if hit is not None else page_text(load_page_image(image), cache=cache)
+                 for image, hit in zip(images, hits, strict=True)]  # fmt: skip
         if self.text_cleaning is None:
             return texts
         if self.text_cleaning != TEXT_VERSION:
