@@ -134,10 +134,18 @@ def test_cpu_finetune_example_runs_the_road(tmp_path: Path) -> None:
     )
     base = load_file(str(Path(minilm_path()) / "model.safetensors"))
     tuned = load_file(str(out / "model" / "text_0_Transformer" / "model.safetensors"))
-    shared = sorted(set(base) & set(tuned))
-    assert shared and any(not (base[k] == tuned[k]).all() for k in shared), (
-        "training did not move the weights"
-    )
+    selection = json.loads((out / "model" / "train_summary.json").read_text())["selection"]
+
+    def checkpoint(step: int) -> dict:
+        return load_file(str(out / "model" / "checkpoints" / f"checkpoint-{step}" / "text_0_Transformer" /
+                             "model.safetensors"))  # fmt: skip
+
+    last = checkpoint(selection["last_step"])
+    shared = sorted(set(base) & set(last))
+    assert shared and any(not (base[k] == last[k]).all() for k in shared), "training did not move the weights"
+    # The saved model is the checkpoint the held-out selection kept (the base's weights when none beat it).
+    kept = checkpoint(selection["selected_step"]) if selection["selected_step"] else base
+    assert all((tuned[k] == kept[k]).all() for k in shared)
 
 
 # --------------------------------------------------------------------------- 04: queries from a VLM

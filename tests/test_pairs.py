@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+from collections import Counter
 from pathlib import Path
 
 import datasets
@@ -218,10 +219,12 @@ def test_text_generator_pairs_folder_contract(corpus, tmp_path):
     assert not set(dsd["train"]["doc_id"]) & set(dsd["eval"]["doc_id"])
     assert set(result.train_docs) | set(result.eval_docs) == set(TOPICS)
     assert len(result.eval_docs) == 1
-    # Several kinds per page, recorded with each query, at most per_page per page.
-    assert result.pages_with_queries == 12 and 3 <= result.queries_per_page <= 4
-    assert len(result.kinds) >= 4
+    # Several kinds per page, recorded with each query, at most per_page per page (and up to 4 spans).
+    assert result.pages_with_queries == 12 and 3 + 1 <= result.queries_per_page <= 4 + 4
+    assert len(result.kinds) >= 5 and result.kinds["span"] > 0
     all_queries = [json.loads(x) for x in (out / "queries.jsonl").read_text().splitlines()]
+    per_page = Counter((q["page_ids"][0], q["kind"] == "span") for q in all_queries)
+    assert max(per_page.values()) <= 4
     assert {q["split"] for q in all_queries} == {"train", "eval"}
     assert all(q["kind"] in result.kinds for q in all_queries)
     # eval_queries.jsonl: the eval split in the queries format.
@@ -231,6 +234,7 @@ def test_text_generator_pairs_folder_contract(corpus, tmp_path):
     meta = json.loads((out / PAIRS_META).read_text())
     assert meta["corpus"] == str(corpus.resolve())
     assert meta["config"]["generate"] == "text" and meta["config"]["per_page"] == 4
+    assert meta["config"]["generator"]["spans_per_page"] == 4
     assert meta["kinds"] == result.kinds
 
 

@@ -144,7 +144,7 @@ def test_text_generator_yields_several_kinds_per_page(tmp_path):
     docs = topic_docs()
     docs["finance/northwind"] = [RICH_PAGE]
     pages = _pages(tmp_path / "corpus", docs)
-    result = TextQueryGenerator().generate(pages, per_page=5, show_progress=False)
+    result = TextQueryGenerator(spans_per_page=0).generate(pages, per_page=5, show_progress=False)
     by_page = defaultdict(list)
     for q in result.queries:
         by_page[q.page_id].append(q)
@@ -176,11 +176,59 @@ def test_text_generator_bounds_copied_words_and_is_deterministic(tmp_path):
     for bound in (3, 5):
         result = TextQueryGenerator(max_copied_words=bound).generate(pages, per_page=6, show_progress=False)
         texts = {p.page_id: p.text for p in pages}
-        assert result.queries
-        assert max(longest_copied_run(q.query, texts[q.page_id]) for q in result.queries) <= bound
+        bounded = [q for q in result.queries if q.kind != "span"]  # spans copy the page by design
+        assert bounded and len(bounded) < len(result.queries)
+        assert max(longest_copied_run(q.query, texts[q.page_id]) for q in bounded) <= bound
     again = TextQueryGenerator(max_copied_words=5).generate(pages, per_page=6, show_progress=False)
     first = TextQueryGenerator(max_copied_words=5).generate(pages, per_page=6, show_progress=False)
     assert again.queries == first.queries
+
+
+SPAN_PAGES = [
+    "Harbour Works Manual\n"
+    "The pump station drains the lower basin whenever the tide gauge reports a level above the warning mark, "
+    "and the operator logs every start in the shift book.\n"
+    "\\begin{tikzpicture} \\draw (0,0) -- (1,1); \\end{tikzpicture}\n"
+    "12.5 17.9 4.0 3.1 8.2 0.77 19 21 2022 2023 7.7\n"
+    "Valves on the eastern pier are greased twice a year by the maintenance crew, who also replace worn seals "
+    "before the winter storms arrive.\n"
+    "Harbour Works Manual 1",
+    "Harbour Works Manual\n"
+    "Night shifts check the mooring lines of every moored vessel and report frayed ropes to the harbour master "
+    "before dawn.\n"
+    "Harbour Works Manual 2",
+    "Harbour Works Manual\n"
+    "Cranes are inspected by certified engineers after every heavy lift and the results are filed with the port "
+    "authority within a week.\n"
+    "Harbour Works Manual 3",
+]
+
+
+def test_text_generator_spans_crop_running_text_and_pass_the_filters(tmp_path):
+    # Spans: 6-12 consecutive words of the page's prose, never its code, number runs or running header.
+    pages = _pages(tmp_path / "corpus", {"ops/harbour": SPAN_PAGES, **topic_docs()})
+    result = TextQueryGenerator(spans_per_page=3).generate(pages, per_page=3, show_progress=False)
+    spans = [q for q in result.queries if q.kind == "span"]
+    texts = {p.page_id: " ".join(p.text.split()) for p in pages}
+    assert {q.page_id for q in spans} >= {"ops/harbour#p1", "ops/harbour#p2", "ops/harbour#p3"}
+    assert Counter(q.page_id for q in spans).most_common(1)[0][1] <= 3
+    for q in spans:
+        assert 6 <= len(q.query.split()) <= 12, q
+        assert q.query in texts[q.page_id], q  # a crop, in the page's own word order
+        assert not re.search(r"[\\{}=]|tikzpicture|\b\d+\.\d\b", q.query), q  # no code, no number runs
+        assert "Harbour Works Manual" not in q.query, q  # the running header is boilerplate
+    # ...and the pairs filters keep them, though they copy more than --max-copied-words of the page.
+    kept = filter_queries(result.queries, {p.page_id: p for p in pages}, QueryFilterConfig(max_copied_words=5,
+                          copying_kinds=TextQueryGenerator.copying_kinds))  # fmt: skip
+    assert {q.query for q in kept if q.kind == "span"} == {q.query for q in spans}
+    strict = filter_queries(
+        result.queries, {p.page_id: p for p in pages}, QueryFilterConfig(max_copied_words=5)
+    )
+    assert not [q for q in strict if q.kind == "span"]
+    assert not [q for q in TextQueryGenerator(spans_per_page=0).generate(pages, 3, show_progress=False).queries
+                if q.kind == "span"]  # fmt: skip
+    with pytest.raises(ValueError, match="spans_per_page"):
+        TextQueryGenerator(spans_per_page=-1)
 
 
 def test_text_generator_other_languages_and_empty_pages(tmp_path):
@@ -192,7 +240,7 @@ def test_text_generator_other_languages_and_empty_pages(tmp_path):
     pages = _pages(tmp_path / "corpus", {"de/bericht": [german], "scan/blank": [""], **topic_docs()})
     result = TextQueryGenerator().generate(pages, per_page=4, show_progress=False)
     german_queries = [q for q in result.queries if q.page_id == "de/bericht#p1"]
-    assert german_queries and {q.kind for q in german_queries} <= {"keyword", "heading", "table"}
+    assert german_queries and {q.kind for q in german_queries} <= {"keyword", "heading", "table", "span"}
     assert not any(w in q.query.split() for q in german_queries for w in ("what", "how", "which", "who"))
     assert result.failures == [
         {"page_id": "scan/blank#p1", "error": pytest.approx(result.failures[0]["error"])}

@@ -220,7 +220,8 @@ def _generated_queries(
 
     result = generator.generate(pages, per_page, show_progress=show_progress)
     report = FilterReport()
-    config = QueryFilterConfig(max_copied_words=getattr(generator, "max_copied_words", None))
+    config = QueryFilterConfig(max_copied_words=getattr(generator, "max_copied_words", None),
+                               copying_kinds=getattr(generator, "copying_kinds", frozenset()))  # fmt: skip
     kept = filter_queries(result.queries, {p.page_id: p for p in pages}, config, report)
     per_page_count: Counter[str] = Counter()
     queries = []

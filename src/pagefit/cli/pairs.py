@@ -32,6 +32,12 @@ def pairs_command(
         str | None, typer.Option(help="Synthetic queries: text (offline, from page text), openai, or local.")
     ] = None,
     per_page: Annotated[int, typer.Option(help="Synthetic queries per page.")] = 3,
+    spans: Annotated[
+        int,
+        typer.Option(
+            help="text: crops of 6-12 words of each page's running text, on top of --per-page (0: none)."
+        ),
+    ] = 4,
     eval_fraction: Annotated[
         float, typer.Option(help="Share of queries (whole documents) held out for eval.")
     ] = 0.2,
@@ -69,7 +75,8 @@ def pairs_command(
     generator = None
     if generate is not None:
         generator = make_generator(
-            generate, seed=seed, model=model, base_url=base_url, api_key_env=api_key_env, concurrency=concurrency,
+            generate, seed=seed, spans_per_page=spans, model=model, base_url=base_url, api_key_env=api_key_env,
+            concurrency=concurrency,
             timeout=timeout, max_retries=max_retries, max_new_tokens=max_new_tokens,
         )  # fmt: skip
     result = pairs(

@@ -38,6 +38,7 @@ class _Size:
     n_manuals: int
     pages_per_manual: int
     per_page: int
+    spans: int  # crops of running text per page, on top of per_page (`TextQueryGenerator`)
     num_negatives: int
     epochs: float
     max_steps: int | None
@@ -50,6 +51,7 @@ FULL = _Size(
     n_manuals=4,
     pages_per_manual=5,
     per_page=4,
+    spans=2,
     num_negatives=3,
     epochs=1,
     max_steps=None,
@@ -61,6 +63,7 @@ QUICK = _Size(
     n_manuals=2,
     pages_per_manual=3,
     per_page=2,
+    spans=1,
     num_negatives=1,
     epochs=1,
     max_steps=2,
@@ -135,6 +138,7 @@ def demo(
     from pagefit.ingest import ingest
     from pagefit.mine import mine
     from pagefit.pairs import pairs
+    from pagefit.querygen.text import TextQueryGenerator
     from pagefit.train import train
 
     size = QUICK if quick else FULL
@@ -157,7 +161,8 @@ def demo(
         f"{ingested.pages} pages from {ingested.documents} documents ({ingested.skipped} unchanged)"
     )
     paired = steps.run("pairs", "synthetic queries from page text, split by document", pairs, corpus,
-                       root / "pairs", generate="text", per_page=size.per_page, eval_fraction=0.3, seed=seed,
+                       root / "pairs", generate=TextQueryGenerator(spans_per_page=size.spans, seed=seed),
+                       per_page=size.per_page, eval_fraction=0.3, seed=seed,
                        show_progress=show_progress)  # fmt: skip
     console.print(f"{paired.train_queries} train / {paired.eval_queries} eval queries; kinds {paired.kinds}")
     steps.run(
@@ -179,7 +184,7 @@ def demo(
     console.print(f"before training: {BASE_MODEL} NDCG@10 {before.models[0].metrics['ndcg@10']:.3f}")
     model_dir = root / "model"
     shutil.rmtree(model_dir, ignore_errors=True)  # the demo retrains from the base model every run
-    trained = steps.run("train", f"finetune {BASE_MODEL} (CMNRL + Matryoshka) on the mined pairs", train,
+    trained = steps.run("train", f"finetune {BASE_MODEL} (the ocr-minilm preset) on the mined pairs", train,
               preset="ocr-minilm", data=str(root / "mined"), output=str(model_dir), epochs=size.epochs,
               max_steps=size.max_steps, batch_size=size.batch_size, seed=seed,
               show_progress=show_progress)  # fmt: skip

@@ -34,7 +34,7 @@ GENERATORS = ("text", "openai", "local")
 def make_generator(name: str, **options: Any) -> QueryGenerator:
     """A generator by name, with the options its class takes (unset options keep their defaults).
 
-    - "text": `TextQueryGenerator(max_copied_words=5, seed=0)`
+    - "text": `TextQueryGenerator(max_copied_words=5, spans_per_page=4, seed=0)`
     - "openai": `OpenAIQueryGenerator(base_url, model, api_key_env, concurrency, timeout, max_retries, ...)`
     - "local": `LocalQueryGenerator(model, max_new_tokens, max_pixels, device, ...)`
     """
@@ -42,7 +42,9 @@ def make_generator(name: str, **options: Any) -> QueryGenerator:
     if name == "text":
         from pagefit.querygen.text import TextQueryGenerator
 
-        return TextQueryGenerator(**{k: v for k, v in options.items() if k in {"max_copied_words", "seed"}})
+        return TextQueryGenerator(
+            **{k: v for k, v in options.items() if k in {"max_copied_words", "spans_per_page", "seed"}}
+        )
     if name == "openai":
         from pagefit.querygen.openai import OpenAIQueryGenerator
 

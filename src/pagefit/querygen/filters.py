@@ -87,6 +87,7 @@ class QueryFilterConfig:
     min_chars: int = 6
     max_chars: int = 250
     max_copied_words: int | None = None  # None: no verbatim bound (model-written queries)
+    copying_kinds: frozenset[str] = frozenset()  # kinds that copy the page by design (text spans)
 
 
 @dataclass
@@ -117,7 +118,7 @@ def _bag(text: str) -> str:
     return " ".join(sorted(words(text)))
 
 
-def _rejection(query: str, page: Page, config: QueryFilterConfig) -> str | None:
+def _rejection(query: str, page: Page, config: QueryFilterConfig, kind: str = "") -> str | None:
     n_words = len(words(query))
     if n_words < config.min_words or len(query) < config.min_chars:
         return "too_short"
@@ -125,7 +126,11 @@ def _rejection(query: str, page: Page, config: QueryFilterConfig) -> str | None:
         return "too_long"
     if mentions_the_page(query):
         return "mentions_the_page"
-    if config.max_copied_words is not None and longest_copied_run(query, page.text) > config.max_copied_words:
+    if (
+        config.max_copied_words is not None
+        and kind not in config.copying_kinds
+        and longest_copied_run(query, page.text) > config.max_copied_words
+    ):
         return "copies_the_page"
     return None
 
@@ -148,7 +153,7 @@ def filter_queries(
     for q in queries:
         page = pages[q.page_id]
         text = clean_query(q.query)
-        reason = _rejection(text, page, config)
+        reason = _rejection(text, page, config, q.kind)
         if reason is None and (page.image_hash, _bag(text)) in seen:
             reason = "duplicate"
         if reason:
