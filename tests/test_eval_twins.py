@@ -28,3 +28,25 @@ def test_a_twin_of_a_relevant_page_is_relevant_and_counted(tmp_path):
     assert report.settings["twin_qrels"] == {"qrels_added": 1, "queries_expanded": 1}
     saved = json.loads((tmp_path / "report" / "report.json").read_text())
     assert saved["settings"]["twin_qrels"]["qrels_added"] == 1
+
+
+def test_identical_rows_are_scored_once_so_they_tie_bit_for_bit():
+    import numpy as np
+
+    from pagefit.embeddings import distinct_rows, score_distinct_rows
+
+    rows = np.array([[1.0, 0.0], [0.6, 0.8], [1.0, 0.0], [0.0, 1.0], [0.6, 0.8]], dtype=np.float32)
+    queries = np.array([[0.8, 0.6]], dtype=np.float32)
+
+    def noisy(q: np.ndarray, r: np.ndarray) -> np.ndarray:  # a product that rounds by column position
+        return q @ r.T + np.arange(len(r), dtype=np.float32) * 1e-7
+
+    plain = noisy(queries, rows)
+    assert plain[0, 0] != plain[0, 2]  # what an unguarded scan does to twins
+    twins = distinct_rows(rows)
+    assert twins is not None and twins[1].tolist() == [0, 1, 0, 2, 1]
+    for distinct in (True, twins):  # found now, or once and reused (the index, per query)
+        scores = score_distinct_rows(noisy, queries, rows, distinct)
+        assert scores[0, 0] == scores[0, 2] and scores[0, 1] == scores[0, 4]
+        np.testing.assert_allclose(scores, queries @ rows.T, atol=1e-6)
+    assert distinct_rows(rows[:2]) is None

@@ -27,7 +27,7 @@ import os
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,11 +43,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "EmbeddingCache",
+    "distinct_rows",
     "encode_corpus",
     "encode_pages",
     "encode_queries",
     "full_dimension",
     "page_key",
+    "score_distinct_rows",
     "text_route_keys",
     "truncate_embeddings",
 ]
@@ -181,6 +183,37 @@ def truncate_embeddings(embeddings: np.ndarray, dim: int, *, normalize: bool = T
     if normalize:
         out /= np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
     return out
+
+
+def distinct_rows(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(the first row of each distinct vector, each row's distinct id), or None when no two rows are equal
+    (~0.1 s for 100k rows; np.unique with axis=0 sorts: 2.6 s)."""
+    first: dict[bytes, int] = {}
+    inverse = np.fromiter((first.setdefault(row.tobytes(), len(first)) for row in rows), np.int64, len(rows))
+    if len(first) == len(rows):
+        return None
+    return np.unique(inverse, return_index=True)[1], inverse
+
+
+def score_distinct_rows(
+    score: Callable[[np.ndarray, np.ndarray], np.ndarray],
+    queries: np.ndarray,
+    rows: np.ndarray,
+    distinct: tuple[np.ndarray, np.ndarray] | bool | None = True,
+) -> np.ndarray:
+    """(queries, rows) `score(queries, rows)` with identical rows scored once, so they tie bit for bit.
+
+    A matrix product can round the same column differently at another position; twins (pixel-identical
+    pages, a page's windows of the same text) would then have their tie broken by noise, not page id.
+    Eval and the index both score through this, so they rank twins the same way. `distinct`: True finds
+    the twins of `rows` now; a `distinct_rows(rows)` result computed once reuses them (the index, per query).
+    """
+    if distinct is True:
+        distinct = distinct_rows(rows)
+    if not distinct:
+        return score(queries, rows)
+    firsts, inverse = distinct
+    return score(queries, rows[firsts])[:, inverse]
 
 
 def page_key(image: Image.Image | str | os.PathLike[str]) -> str:

@@ -442,29 +442,22 @@ def _free_memory() -> None:
 def _similarity(
     model: SentenceTransformer, queries: np.ndarray, pages: np.ndarray, chunk: int = 1024
 ) -> np.ndarray:
-    """(queries, pages) scores with the model's own similarity (cosine normalises truncated vectors).
-
-    Identical page vectors (pixel-identical pages) get bit-identical scores: a matrix product can round
-    the same column differently at another position, which would break their tie by noise, not page id.
-    """
+    """(queries, pages) scores with the model's own similarity (cosine normalises truncated vectors);
+    identical page vectors get bit-identical scores (`score_distinct_rows`)."""
     import numpy as np
     import torch
 
-    first: dict[bytes, int] = {}
-    inverse = np.fromiter(
-        (first.setdefault(row.tobytes(), len(first)) for row in pages), np.int64, len(pages)
-    )
-    if len(first) < len(
-        pages
-    ):  # score each distinct vector once (~0.1 s for 100k rows; np.unique sorts: 2.6 s)
-        firsts = np.unique(inverse, return_index=True)[1]  # row of each distinct vector, by its id
-        return _similarity(model, queries, pages[firsts], chunk)[:, inverse]
-    pages_t = torch.from_numpy(np.ascontiguousarray(pages, dtype=np.float32))
-    scores = np.empty((len(queries), len(pages)), dtype=np.float32)
-    for start in range(0, len(queries), chunk):
-        block = torch.from_numpy(np.ascontiguousarray(queries[start : start + chunk], dtype=np.float32))
-        scores[start : start + chunk] = model.similarity(block, pages_t).float().cpu().numpy()
-    return scores
+    from pagefit.embeddings import score_distinct_rows
+
+    def score(queries: np.ndarray, pages: np.ndarray) -> np.ndarray:
+        pages_t = torch.from_numpy(np.ascontiguousarray(pages, dtype=np.float32))
+        scores = np.empty((len(queries), len(pages)), dtype=np.float32)
+        for start in range(0, len(queries), chunk):
+            block = torch.from_numpy(np.ascontiguousarray(queries[start : start + chunk], dtype=np.float32))
+            scores[start : start + chunk] = model.similarity(block, pages_t).float().cpu().numpy()
+        return scores
+
+    return score_distinct_rows(score, queries, pages)
 
 
 def _passage_config(config: EvalConfig) -> Any:

@@ -38,6 +38,10 @@ PASSAGE_VECTORS = "windows.npy"
 PASSAGE_OWNERS = "owners.json"
 
 
+def _dot(queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    return queries @ rows.T
+
+
 class PageIndex:
     """Search over an index folder written by `pagefit index`.
 
@@ -93,6 +97,7 @@ class PageIndex:
             KeywordIndex.load(self.path, self.meta["text"]) if self.manifest.hybrid.enabled else None
         )
         self.windows, self.window_rows = self._open_passages()
+        self._twins: tuple[Any, Any] | None = None  # distinct_rows of page and window vectors, on first use
         self._model_spec = model
         self._model: SentenceTransformer | None = None
         self._rerankers: dict[str, CrossEncoder] = {}
@@ -298,11 +303,14 @@ class PageIndex:
 
     def _passage_search(self, encoded: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
         """Every page scored as eval --passages scores it (an exact scan of page and window vectors)."""
+        from pagefit.embeddings import distinct_rows, score_distinct_rows
         from pagefit.passages import passage_scores
 
+        if self._twins is None:  # found once per index: identical vectors score bit-identically, as in eval
+            self._twins = (distinct_rows(self.searcher.vectors), distinct_rows(self.windows))
         query = np.asarray(encoded, dtype=np.float32).reshape(1, -1)
-        pages = query @ self.searcher.vectors.T
-        windows = query @ self.windows.T
+        pages = score_distinct_rows(_dot, query, self.searcher.vectors, self._twins[0])
+        windows = score_distinct_rows(_dot, query, self.windows, self._twins[1])
         scores = passage_scores(pages, windows, self.window_rows, self.manifest.passages.weight)[0]
         order = np.lexsort((self.id_order, -scores))[:depth]
         return order, scores[order]
