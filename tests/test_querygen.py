@@ -433,6 +433,24 @@ def test_cli_generators_need_their_settings(tmp_path):
         assert res.exit_code != 0 and message in str(res.exception)
 
 
+def test_cli_spans_sets_the_text_generators_crops(tmp_path):
+    from typer.testing import CliRunner
+
+    from pagefit.cli import app
+
+    corpus = make_corpus(tmp_path / "corpus", {"ops/harbour": SPAN_PAGES, **topic_docs()})
+    for spans in (0, 2):
+        out = tmp_path / f"pairs-{spans}"
+        res = CliRunner().invoke(app, ["pairs", str(corpus), "--out", str(out), "--generate", "text",
+                                       "--spans", str(spans), "--no-progress"])  # fmt: skip
+        assert res.exit_code == 0, res.output
+        meta = json.loads((out / "pagefit_pairs.json").read_text())
+        assert meta["config"]["generator"]["spans_per_page"] == spans
+        per_page = Counter(json.loads(x)["page_ids"][0] for x in (out / "queries.jsonl").read_text().splitlines()
+                           if json.loads(x)["kind"] == "span")  # fmt: skip
+        assert (max(per_page.values()) == 2) if spans else not per_page
+
+
 # ---------------------------------------------------------------------------------------------
 # --generate local on the tiny Qwen3-VL
 # ---------------------------------------------------------------------------------------------
