@@ -45,8 +45,7 @@ def test_identical_rows_are_scored_once_so_they_tie_bit_for_bit():
     assert plain[0, 0] != plain[0, 2]  # what an unguarded scan does to twins
     twins = distinct_rows(rows)
     assert twins is not None and twins[1].tolist() == [0, 1, 0, 2, 1]
-    for distinct in (True, twins):  # found now, or once and reused (the index, per query)
-        scores = score_distinct_rows(noisy, queries, rows, distinct)
-        assert scores[0, 0] == scores[0, 2] and scores[0, 1] == scores[0, 4]
-        np.testing.assert_allclose(scores, queries @ rows.T, atol=1e-6)
+    scores = score_distinct_rows(noisy, queries, rows, twins)
+    assert scores[0, 0] == scores[0, 2] and scores[0, 1] == scores[0, 4]
+    np.testing.assert_allclose(scores, queries @ rows.T, atol=1e-6)
     assert distinct_rows(rows[:2]) is None

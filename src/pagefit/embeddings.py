@@ -199,18 +199,16 @@ def score_distinct_rows(
     score: Callable[[np.ndarray, np.ndarray], np.ndarray],
     queries: np.ndarray,
     rows: np.ndarray,
-    distinct: tuple[np.ndarray, np.ndarray] | bool | None = True,
+    distinct: tuple[np.ndarray, np.ndarray] | None,
 ) -> np.ndarray:
     """(queries, rows) `score(queries, rows)` with identical rows scored once, so they tie bit for bit.
 
     A matrix product can round the same column differently at another position; twins (pixel-identical
     pages, a page's windows of the same text) would then have their tie broken by noise, not page id.
-    Eval and the index both score through this, so they rank twins the same way. `distinct`: True finds
-    the twins of `rows` now; a `distinct_rows(rows)` result computed once reuses them (the index, per query).
+    Eval and the index both score through this, so they rank twins the same way. `distinct`:
+    `distinct_rows(rows)`, which the index computes once and reuses for every query.
     """
-    if distinct is True:
-        distinct = distinct_rows(rows)
-    if not distinct:
+    if distinct is None:
         return score(queries, rows)
     firsts, inverse = distinct
     return score(queries, rows[firsts])[:, inverse]

@@ -447,7 +447,7 @@ def _similarity(
     import numpy as np
     import torch
 
-    from pagefit.embeddings import score_distinct_rows
+    from pagefit.embeddings import distinct_rows, score_distinct_rows
 
     def score(queries: np.ndarray, pages: np.ndarray) -> np.ndarray:
         pages_t = torch.from_numpy(np.ascontiguousarray(pages, dtype=np.float32))
@@ -457,7 +457,7 @@ def _similarity(
             scores[start : start + chunk] = model.similarity(block, pages_t).float().cpu().numpy()
         return scores
 
-    return score_distinct_rows(score, queries, pages)
+    return score_distinct_rows(score, queries, pages, distinct_rows(pages))
 
 
 def _passage_config(config: EvalConfig) -> Any:

@@ -798,15 +798,8 @@ class TextQueryGenerator:
             k: self._bounded(v, page_words, trim=k not in _SENTENCE_KINDS) for k, v in candidates.items()
         }
         chosen = _round_robin(pools, per_page, rng)
-        taken = {" ".join(sorted(words(text))) for _, text in chosen}
-        spans = [
-            t
-            for t in span_queries(lines, self.spans_per_page, rng)
-            if " ".join(sorted(words(t))) not in taken
-        ]
-        return [
-            GeneratedQuery(page.page_id, text, kind) for kind, text in chosen + [(SPAN, t) for t in spans]
-        ]
+        spans = [(SPAN, text) for text in span_queries(lines, self.spans_per_page, rng)]  # the filter dedupes
+        return [GeneratedQuery(page.page_id, text, kind) for kind, text in chosen + spans]
 
     def _bounded(
         self, scored: list[tuple[float, str]], page_words: set[tuple[str, ...]], *, trim: bool = True
