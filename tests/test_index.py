@@ -91,6 +91,20 @@ def test_cli_round_trip_matches_exact_search_on_cached_embeddings(
     assert table.exit_code == 0 and response["results"][0]["page_id"] in table.output
 
 
+def test_cli_rescore_multiplier_reaches_the_quantized_search(
+    sample_corpus, tiny_clip_path, tmp_path, own_cache
+):
+    """--rescore-multiplier sets how many int8 candidates per result are rescored: kept in the manifest,
+    used by search (with 1, only k candidates are rescored; with the whole corpus, search is exact)."""
+    out = tmp_path / "idx"
+    args = ("index", sample_corpus, "--model", tiny_clip_path, "--quantize", "int8", "--no-progress")
+    result = _cli(*args, "--out", out, "--rescore-multiplier", 7)
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "manifest.json").read_text())["rescore_multiplier"] == 7
+    assert open_index(out).searcher.rescore_multiplier == 7
+    assert _cli(*args, "--out", tmp_path / "bad", "--rescore-multiplier", 0).exit_code != 0
+
+
 def test_ocr_minilm_hybrid_round_trip_finds_the_queried_pages(
     sample_corpus, sample_queries, ocr_minilm, tmp_path
 ):

@@ -183,3 +183,28 @@ def test_a_page_that_fits_in_one_window_keeps_its_page_score(tmp_path, own_cache
         alone = {r["page_id"]: r["score"] for r in plain.search(query, k=5)["results"]}
         for page in ("short0#p1", "short1#p1"):
             assert mixed[page] == pytest.approx(alone[page], abs=1e-5)  # page score, unchanged
+
+
+def test_train_heldout_evaluation_scores_pages_as_eval_does(tmp_path, own_cache, ocr_minilm):
+    """`pagefit train`'s held-out evaluator ranks a text-reading model's pages as `pagefit eval` does:
+    with passages it finds the facts past token 256 and reports eval's numbers; without, page vectors."""
+    from pagefit.evaluation import evaluate
+    from pagefit.train.data import HeldOut, build_evaluator
+
+    corpus, queries = _corpus(tmp_path)
+    rows = datasets.load_from_disk(str(corpus / "pages"))
+    heldout = HeldOut(
+        queries={f"q{i}": q for i, q in enumerate(QUERIES)},
+        corpus={pid: str(corpus / image) for pid, image in zip(rows["page_id"], rows["image"], strict=True)},
+        relevant={f"q{i}": {f"doc{i}#p1"} for i in range(len(QUERIES))},
+        description="the three long pages",
+    )
+    for passages in (True, False):
+        report = evaluate(corpus, queries, [("m", ocr_minilm)], passages=passages, n_resamples=100,
+                          show_progress=False)  # fmt: skip
+        evaluator = build_evaluator(None, batch_size=8, heldout=heldout, name="check",
+                                    passages=PassageConfig() if passages else None)  # fmt: skip
+        got = evaluator(ocr_minilm)
+        for metric in ("ndcg@10", "recall@1", "mrr@10"):
+            assert got[f"check_cosine_{metric}"] == pytest.approx(report.models[0].metrics[metric], abs=1e-6)
+        assert (got["check_cosine_recall@1"] == 1.0) is passages  # cut at 256 tokens the pages are alike

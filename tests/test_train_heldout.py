@@ -88,6 +88,7 @@ def test_the_best_step_is_kept_and_no_gain_is_said_plainly(pairs_dir, tmp_path):
     queries. The run says so (console, summary, card), and the saved model is the best trained step."""
     from pagefit.cli import app
     from pagefit.models import load_model
+    from pagefit.passages import PassageConfig
     from pagefit.train.config import resolve_train_config
     from pagefit.train.data import build_evaluator, load_train_data
 
@@ -117,8 +118,32 @@ def test_the_best_step_is_kept_and_no_gain_is_said_plainly(pairs_dir, tmp_path):
         and "eval-split document" in summary["data"]["eval_corpus_source"]
     )
     assert f"against {n_pages} pages" in card
+    # ... and how it scored them: as `pagefit eval` scores this text-reading model (passages on)
+    scoring = summary["data"]["eval_scoring"]
+    assert scoring.startswith("page vector x 0.5 + best 100-word passage") and f"scoring {scoring}" in card
     # the saved folder really is the selected step: evaluated afresh it scores what the summary says
     data = load_train_data(resolve_train_config(overrides={"data": str(folder)}))
-    evaluator = build_evaluator(data.eval, batch_size=8, heldout=data.heldout, name="check")
+    evaluator = build_evaluator(
+        data.eval, batch_size=8, heldout=data.heldout, name="check", passages=PassageConfig()
+    )
     again = evaluator(load_model(out, device="cpu"))
     assert again["check_cosine_ndcg@10"] == pytest.approx(best["ndcg@10"], abs=1e-4)
+
+
+def test_passages_follow_the_flag_and_the_model(ocr_minilm, tiny_clip_path, caplog):
+    """Held-out passage scoring is on for a text-reading model unless --no-passages, off for one that
+    reads pixels (with a warning when asked for)."""
+    from pagefit.models import load_model
+    from pagefit.train.config import resolve_train_config
+    from pagefit.train.trainer import _heldout_passages
+
+    def config(**kw):
+        return resolve_train_config(overrides=kw)
+
+    assert _heldout_passages(config(), ocr_minilm).weight == 0.5
+    assert _heldout_passages(config(passage_weight=0.3), ocr_minilm).weight == 0.3
+    assert _heldout_passages(config(passages=False), ocr_minilm) is None
+    clip = load_model(str(tiny_clip_path), device="cpu")
+    assert _heldout_passages(config(), clip) is None
+    assert _heldout_passages(config(passages=True), clip) is None
+    assert "reads page pixels" in caplog.text

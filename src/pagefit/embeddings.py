@@ -50,6 +50,7 @@ __all__ = [
     "full_dimension",
     "page_key",
     "score_distinct_rows",
+    "similarity_scores",
     "text_route_keys",
     "truncate_embeddings",
 ]
@@ -212,6 +213,25 @@ def score_distinct_rows(
         return score(queries, rows)
     firsts, inverse = distinct
     return score(queries, rows[firsts])[:, inverse]
+
+
+def similarity_scores(
+    model: SentenceTransformer, queries: np.ndarray, pages: np.ndarray, chunk: int = 1024
+) -> np.ndarray:
+    """(queries, pages) scores with the model's own similarity (cosine normalises truncated vectors);
+    identical page vectors get bit-identical scores (`score_distinct_rows`). Eval, the index and
+    `pagefit train`'s held-out evaluation score through this."""
+    import torch
+
+    def score(queries: np.ndarray, pages: np.ndarray) -> np.ndarray:
+        pages_t = torch.from_numpy(np.ascontiguousarray(pages, dtype=np.float32))
+        scores = np.empty((len(queries), len(pages)), dtype=np.float32)
+        for start in range(0, len(queries), chunk):
+            block = torch.from_numpy(np.ascontiguousarray(queries[start : start + chunk], dtype=np.float32))
+            scores[start : start + chunk] = model.similarity(block, pages_t).float().cpu().numpy()
+        return scores
+
+    return score_distinct_rows(score, queries, pages, distinct_rows(pages))
 
 
 def page_key(image: Image.Image | str | os.PathLike[str]) -> str:

@@ -28,7 +28,15 @@ if TYPE_CHECKING:
     import numpy as np
     from sentence_transformers import SentenceTransformer
 
-__all__ = ["PageWindows", "PassageConfig", "encode_windows", "page_windows", "passage_scores", "reads_text"]
+__all__ = [
+    "PageWindows",
+    "PassageConfig",
+    "encode_windows",
+    "page_windows",
+    "passage_scores",
+    "reads_text",
+    "score_pages",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -163,3 +171,23 @@ def passage_scores(
         has = np.isfinite(per_page)
         best = np.where(has, per_page, best)
     return (weight * page_scores + (1.0 - weight) * best).astype(np.float32)
+
+
+def score_pages(
+    model: SentenceTransformer,
+    queries: np.ndarray,
+    pages: np.ndarray,
+    windows: PageWindows | None,
+    dim: int,
+    weight: float,
+) -> np.ndarray:
+    """(queries, pages) scores at `dim` of full-dimension embeddings: the page vectors' similarity, mixed
+    with each page's best window (`passage_scores`) when `windows` are given. `pagefit eval` and
+    `pagefit train`'s held-out evaluation both score through this, so they rank alike."""
+    from pagefit.embeddings import similarity_scores
+
+    scores = similarity_scores(model, queries[:, :dim], pages[:, :dim])
+    if windows is None:
+        return scores
+    window_scores = similarity_scores(model, queries[:, :dim], windows.embeddings[:, :dim])
+    return passage_scores(scores, window_scores, windows.owner, weight)

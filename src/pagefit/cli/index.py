@@ -53,6 +53,14 @@ def index_command(
         str | None,
         typer.Option(help="none, int8 or binary: search compact codes, rescored on full-precision vectors."),
     ] = None,
+    rescore_multiplier: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            help="With --quantize: candidates per wanted result rescored on full-precision vectors "
+            "(default: int8 4, binary 10); more: recall closer to exact, slower.",
+        ),
+    ] = None,
     hybrid: Annotated[
         bool | None, typer.Option("--hybrid/--no-hybrid", help="Also store a BM25 index of the page text.")
     ] = None,
@@ -143,6 +151,7 @@ def index_command(
         out,
         dim=dim,
         quantize=quantize,  # type: ignore[arg-type]
+        rescore_multiplier=rescore_multiplier,
         hybrid=hybrid,
         fusion=_fusion(fusion, fusion_weight, rrf_k, fusion_from),
         ann=ann,

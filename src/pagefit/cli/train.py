@@ -104,6 +104,14 @@ def train_command(
             "(default: every page of the pairs folder's eval-split documents)."
         ),
     ] = None,
+    passages: Annotated[
+        bool | None,
+        typer.Option(
+            "--passages/--no-passages",
+            help="Held-out evaluation of a text-reading model (ocr-minilm) scores pages as `pagefit eval` "
+            "and `index` do: page vector mixed with the best 100-word passage (default: on for them).",
+        ),
+    ] = None,
     report_to: Annotated[
         list[str] | None, typer.Option(help="Experiment tracker: trackio or tensorboard (repeatable).")
     ] = None,
@@ -142,6 +150,7 @@ def train_command(
         "seed": seed,
         "eval_every": eval_every,
         "eval_corpus": str(eval_corpus) if eval_corpus else None,
+        "passages": passages,
         "report_to": report_to,
         "trust_remote_code": trust_remote_code,
         "show_progress": progress,

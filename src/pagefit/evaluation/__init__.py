@@ -439,27 +439,6 @@ def _free_memory() -> None:
         torch.cuda.empty_cache()
 
 
-def _similarity(
-    model: SentenceTransformer, queries: np.ndarray, pages: np.ndarray, chunk: int = 1024
-) -> np.ndarray:
-    """(queries, pages) scores with the model's own similarity (cosine normalises truncated vectors);
-    identical page vectors get bit-identical scores (`score_distinct_rows`)."""
-    import numpy as np
-    import torch
-
-    from pagefit.embeddings import distinct_rows, score_distinct_rows
-
-    def score(queries: np.ndarray, pages: np.ndarray) -> np.ndarray:
-        pages_t = torch.from_numpy(np.ascontiguousarray(pages, dtype=np.float32))
-        scores = np.empty((len(queries), len(pages)), dtype=np.float32)
-        for start in range(0, len(queries), chunk):
-            block = torch.from_numpy(np.ascontiguousarray(queries[start : start + chunk], dtype=np.float32))
-            scores[start : start + chunk] = model.similarity(block, pages_t).float().cpu().numpy()
-        return scores
-
-    return score_distinct_rows(score, queries, pages, distinct_rows(pages))
-
-
 def _passage_config(config: EvalConfig) -> Any:
     from pagefit.passages import PassageConfig
 
@@ -495,13 +474,9 @@ def _scores(
     config: EvalConfig,
 ) -> np.ndarray:
     """(queries, pages) scores at `dim`: the page vectors', mixed with the best window's when given."""
-    scores = _similarity(model, queries[:, :dim], pages[:, :dim])
-    if windows is None:
-        return scores
-    from pagefit.passages import passage_scores
+    from pagefit.passages import score_pages
 
-    window_scores = _similarity(model, queries[:, :dim], windows.embeddings[:, :dim])
-    return passage_scores(scores, window_scores, windows.owner, config.passage_weight)
+    return score_pages(model, queries, pages, windows, dim, config.passage_weight)
 
 
 def _sweep_dims(

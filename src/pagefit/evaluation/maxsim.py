@@ -184,5 +184,6 @@ def score_multivector_model(
         timing=timing,
         dim=pages.dim,
         vectors_per_page=round(pages.vectors_per_page(), 2),
-        bytes_per_page=round(pages.bytes_per_page(), 1),
+        # stored size as `pagefit index` keeps token vectors (float16), not the float32 scored here
+        bytes_per_page=round(pages.bytes_per_page(np.dtype(np.float16).itemsize), 1),
     )

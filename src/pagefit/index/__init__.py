@@ -234,7 +234,7 @@ _SINGLE_VECTOR_FLAGS = {
     "dim": "--dim",
     "quantize": "--quantize",
     "ann": "--ann",
-    "rescore_multiplier": "rescore_multiplier",
+    "rescore_multiplier": "--rescore-multiplier",
     "passages": "--passages",
 }
 

@@ -156,7 +156,8 @@ def card_section(summary: dict[str, Any], *, own_modules: bool) -> str:
         lines += [
             "",
             f"Evaluated on {data['eval_queries']} held-out queries against {data['eval_corpus']} pages "
-            f"({source}) with `InformationRetrievalEvaluator`, before training and at every evaluation step; "
+            f"({source}) with `InformationRetrievalEvaluator`, scoring {data.get('eval_scoring', 'page vectors')}, "
+            "before training and at every evaluation step; "
             "the saved model is the step with the best held-out NDCG@10 (selected on these queries, so its number "
             "is optimistic: measure it with `pagefit eval` on queries that played no part in training):",
             "",

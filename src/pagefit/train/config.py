@@ -128,6 +128,15 @@ class TrainConfig(BaseModel):
         description="Corpus folder the held-out queries are searched in during training (default, for a "
         "pairs/mined folder: every page of its eval-split documents, from the corpus it records).",
     )
+    passages: bool | None = Field(
+        None,
+        description="Held-out evaluation of a text-reading model scores a page as `pagefit eval` and "
+        "`pagefit index` do: page vector mixed with its best 100-word passage (default: on for such "
+        "models; false: page vectors only).",
+    )
+    passage_weight: float = Field(
+        0.5, ge=0.0, le=1.0, description="The page vector's share in passage scoring."
+    )
     num_negatives: int | None = Field(
         None,
         ge=0,

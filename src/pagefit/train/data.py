@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import datasets
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
+    from pagefit.passages import PassageConfig
     from pagefit.train.config import TrainConfig
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "TrainData",
     "build_evaluator",
     "describe_eval_corpus",
+    "describe_scoring",
     "load_heldout",
     "load_train_data",
     "training_columns",
@@ -431,17 +433,26 @@ def build_evaluator(
     truncate_dim: int | None = None,
     name: str = EVALUATOR_NAME,
     heldout: HeldOut | None = None,
+    passages: PassageConfig | None = None,
 ) -> InformationRetrievalEvaluator:
     """An InformationRetrievalEvaluator over the held-out task when there is one (every page of the
-    eval-split documents, or the given eval corpus), else over every positive and negative of the split."""
+    eval-split documents, or the given eval corpus), else over every positive and negative of the split.
+    With `passages`, pages given by path are ranked as `pagefit eval` ranks them for a text-reading model
+    (page vector mixed with the best window: `PassageRetrievalEvaluator`)."""
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
+    evaluator_class = InformationRetrievalEvaluator
     if heldout is not None:
         queries, corpus, relevant = heldout.queries, heldout.corpus, heldout.relevant
     else:
         by_path = all(_is_string_column(eval_ds, c) for c in eval_ds.column_names[1:])
         queries, corpus, relevant = _corpus_by_path(eval_ds) if by_path else _corpus_by_row(eval_ds)
-    return InformationRetrievalEvaluator(
+    kwargs: dict[str, Any] = {}
+    if passages is not None and all(isinstance(page, (str, os.PathLike)) for page in corpus.values()):
+        from pagefit.train.passage_evaluator import PassageRetrievalEvaluator
+
+        evaluator_class, kwargs = PassageRetrievalEvaluator, {"passages": passages}
+    return evaluator_class(
         queries=queries,
         corpus=corpus,
         relevant_docs=relevant,
@@ -453,6 +464,17 @@ def build_evaluator(
         accuracy_at_k=[1, 5, 10],
         precision_recall_at_k=[1, 5, 10, 100],
         map_at_k=[100],
+        **kwargs,
+    )
+
+
+def describe_scoring(passages: PassageConfig | None) -> str:
+    """How the held-out evaluation scored a page: for the summary and the model card."""
+    if passages is None:
+        return "page vectors"
+    return (
+        f"page vector x {passages.weight:g} + best {passages.words}-word passage (stride {passages.stride}) "
+        f"x {1 - passages.weight:g}, as pagefit eval and index score this model"
     )
 
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pagefit.train.data import EVALUATOR_NAME, build_evaluator, describe_eval_corpus
+from pagefit.train.data import EVALUATOR_NAME, build_evaluator, describe_eval_corpus, describe_scoring
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -15,8 +16,11 @@ if TYPE_CHECKING:
     from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
     from sentence_transformers.sentence_transformer.training_args import SentenceTransformerTrainingArguments
 
+    from pagefit.passages import PassageConfig
     from pagefit.train.config import TrainConfig
     from pagefit.train.data import TrainData
+
+logger = logging.getLogger(__name__)
 
 __all__ = [
     "CHECKPOINTS_DIR",
@@ -260,9 +264,12 @@ def build_trainer(
         add_lora(model, config)
     evaluator = None
     if data.eval is not None or data.heldout is not None:
-        evaluator = build_evaluator(data.eval, batch_size=config.encode_batch_size, heldout=data.heldout)
+        passages = _heldout_passages(config, model)
+        evaluator = build_evaluator(data.eval, batch_size=config.encode_batch_size, heldout=data.heldout,
+                                    passages=passages)  # fmt: skip
         data.summary |= {"eval_queries": len(evaluator.queries), "eval_corpus": len(evaluator.corpus),
-                         **describe_eval_corpus(data)}  # fmt: skip
+                         **describe_eval_corpus(data),
+                         "eval_scoring": describe_scoring(getattr(evaluator, "passages", None))}  # fmt: skip
     columns = list(
         dict.fromkeys([*data.train.column_names, *(data.eval.column_names if data.eval is not None else [])])
     )
@@ -286,3 +293,18 @@ def build_trainer(
 
         trainer.add_callback(train_progress_callback())
     return trainer, evaluator
+
+
+def _heldout_passages(config: TrainConfig, model: SentenceTransformer) -> PassageConfig | None:
+    """Passage scoring for the held-out evaluation, as `pagefit eval` decides it (None: page vectors)."""
+    if config.passages is False:
+        return None
+    from pagefit.passages import PassageConfig, reads_text
+
+    if not reads_text(model):
+        if config.passages:
+            logger.warning(
+                "the model reads page pixels, not text: passages apply to text-reading models only"
+            )
+        return None
+    return PassageConfig(weight=config.passage_weight)
