@@ -58,10 +58,13 @@ class PassageRetrievalEvaluator(InformationRetrievalEvaluator):
         windows = encode_windows(model, self.corpus, self.passages, batch_size=self.batch_size)
         scores = score_pages(model, queries, pages, windows, pages.shape[1], self.passages.weight)
         # The parent ranks, breaks ties and computes every metric; its score function hands back these.
-        self.score_functions = {model.similarity_fn_name: _given}
-        return super().compute_all_metrics(
-            model, corpus_embeddings=torch.from_numpy(scores.T.copy()), output_path=output_path
-        )
+        own, self.score_functions = self.score_functions, {model.similarity_fn_name: _given}
+        try:
+            return super().compute_all_metrics(
+                model, corpus_embeddings=torch.from_numpy(scores.T.copy()), output_path=output_path
+            )
+        finally:
+            self.score_functions = own
 
     def _embed(self, model: SentenceTransformer, inputs: list[Any], kind: str, name: Any, prompt: Any) -> Any:
         return (
