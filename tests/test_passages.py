@@ -199,6 +199,9 @@ def test_train_heldout_evaluation_scores_pages_as_eval_does(tmp_path, own_cache,
         relevant={f"q{i}": {f"doc{i}#p1"} for i in range(len(QUERIES))},
         description="the three long pages",
     )
+    build_evaluator(None, batch_size=8, heldout=heldout, passages=PassageConfig())(ocr_minilm)
+    stored = [p for p in (own_cache / "embeddings").rglob("*") if p.is_file()]
+    assert not stored  # a training step's windows are never read again: nothing is cached
     for passages in (True, False):
         report = evaluate(corpus, queries, [("m", ocr_minilm)], passages=passages, n_resamples=100,
                           show_progress=False)  # fmt: skip

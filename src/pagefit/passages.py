@@ -101,6 +101,7 @@ def encode_windows(
     *,
     keys: Sequence[str] | None = None,
     batch_size: int = 32,
+    cache: bool = True,
 ) -> PageWindows:
     """Full-dimension embeddings of the windows of every page longer than one window, in page order
     (cache misses encoded). A page that fits in one window gets none: its one window would be the text
@@ -109,6 +110,8 @@ def encode_windows(
     Args:
         keys: the pages' content hashes (the corpus `image_hash` column): their texts are then read from
             the text cache without decoding the images.
+        cache: store the encoded windows in the embedding cache (off for a model that will not be
+            used again, such as an intermediate checkpoint).
     """
     import numpy as np
 
@@ -139,7 +142,8 @@ def encode_windows(
                 texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False
             )
             rows = np.asarray(rows, dtype=np.float32)
-            store.put(miss_keys, rows)
+            if cache:
+                store.put(miss_keys, rows)
             return rows
 
         window_keys = ["window-" + hashlib.sha256(w.encode("utf-8")).hexdigest()[:40] for w in windows]

@@ -55,7 +55,8 @@ class PassageRetrievalEvaluator(InformationRetrievalEvaluator):
             pages = self._embed(model, self.corpus, "document", self.corpus_prompt_name, self.corpus_prompt)
         else:  # given at a truncated dimension (`pagefit train`'s metrics by Matryoshka dimension)
             pages = corpus_embeddings.float().cpu().numpy()
-        windows = encode_windows(model, self.corpus, self.passages, batch_size=self.batch_size)
+        # Not cached: every evaluation step has new weights, so its windows are never read again.
+        windows = encode_windows(model, self.corpus, self.passages, batch_size=self.batch_size, cache=False)
         scores = score_pages(model, queries, pages, windows, pages.shape[1], self.passages.weight)
         # The parent ranks, breaks ties and computes every metric; its score function hands back these.
         own, self.score_functions = self.score_functions, {model.similarity_fn_name: _given}
