@@ -131,6 +131,24 @@ def test_window_embeddings_are_cached_by_their_text(tmp_path, own_cache, ocr_min
     assert np.array_equal(keyed.embeddings, first.embeddings) and keyed.owner.tolist() == first.owner.tolist()
 
 
+def test_uncached_windows_are_encoded_without_touching_the_cache(tmp_path, own_cache, ocr_minilm, monkeypatch):
+    corpus, _ = _corpus(tmp_path)
+    paths = sorted(str(p) for p in (corpus / "images").iterdir())
+    cached = encode_windows(ocr_minilm, paths, PassageConfig())  # stored: a cache=False call must not read it
+    from pagefit import embeddings
+
+    monkeypatch.setattr(embeddings.EmbeddingCache, "get", lambda *a, **k: pytest.fail("cache read"))
+    monkeypatch.setattr(embeddings.EmbeddingCache, "put", lambda *a, **k: pytest.fail("cache write"))
+    calls = []
+    original = type(ocr_minilm).encode_document
+    monkeypatch.setattr(type(ocr_minilm), "encode_document",
+                        lambda self, texts, **kw: calls.append(len(texts)) or original(self, texts, **kw))  # fmt: skip
+    fresh = encode_windows(ocr_minilm, paths, PassageConfig(), cache=False)
+    assert sum(calls) == len(cached.owner)  # every window encoded, though all were cached
+    np.testing.assert_allclose(fresh.embeddings, cached.embeddings, atol=1e-5)
+    assert fresh.owner.tolist() == cached.owner.tolist()
+
+
 def test_cli_eval_and_index_take_passages(tmp_path, own_cache):
     from typer.testing import CliRunner
 
