@@ -131,7 +131,9 @@ def test_window_embeddings_are_cached_by_their_text(tmp_path, own_cache, ocr_min
     assert np.array_equal(keyed.embeddings, first.embeddings) and keyed.owner.tolist() == first.owner.tolist()
 
 
-def test_uncached_windows_are_encoded_without_touching_the_cache(tmp_path, own_cache, ocr_minilm, monkeypatch):
+def test_uncached_windows_are_encoded_without_touching_the_cache(
+    tmp_path, own_cache, ocr_minilm, monkeypatch
+):
     corpus, _ = _corpus(tmp_path)
     paths = sorted(str(p) for p in (corpus / "images").iterdir())
     cached = encode_windows(ocr_minilm, paths, PassageConfig())  # stored: a cache=False call must not read it
