@@ -325,7 +325,7 @@ def encode_pages(
 
 
 def cached_rows(
-    store: EmbeddingCache,
+    store: EmbeddingCache | None,
     keys: Sequence[str],
     inputs: Sequence[Any],
     encode: Any,
@@ -335,7 +335,7 @@ def cached_rows(
     """One row per key, in order: each distinct key read from `store`, the misses encoded once.
 
     Args:
-        store: the model's embedding cache.
+        store: the model's embedding cache (None: nothing is looked up, every distinct key is encoded).
         keys: the content key of each input (repeats share one row).
         inputs: what to encode for each key (the first input of a repeated key is used).
         encode: `encode(miss_keys, miss_inputs) -> rows`; it must also store them (or not, for no cache).
@@ -345,6 +345,10 @@ def cached_rows(
     for i, key in enumerate(keys):
         first_of.setdefault(key, i)
     unique = list(first_of)
+    position = {key: i for i, key in enumerate(unique)}
+    if store is None:
+        rows = encode(unique, [inputs[first_of[key]] for key in unique])
+        return rows[[position[key] for key in keys]]
     rows, found = store.get(unique)
     missing = [i for i, hit in enumerate(found) if not hit]
     if missing:
@@ -353,7 +357,6 @@ def cached_rows(
         )
         miss_keys = [unique[i] for i in missing]
         rows[missing] = encode(miss_keys, [inputs[first_of[key]] for key in miss_keys])
-    position = {key: i for i, key in enumerate(unique)}
     return rows[[position[key] for key in keys]]
 
 

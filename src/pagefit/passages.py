@@ -135,24 +135,19 @@ def encode_windows(
         dim = _full_dim(model, "dimension probe")
         if not windows:
             return PageWindows(np.zeros((0, dim), np.float32), np.zeros(0, np.int64))
+        store = EmbeddingCache(model_fingerprint(model), dim) if cache else None
 
-        def encode(texts: list[str]) -> np.ndarray:
+        def encode(miss_keys: list[str], texts: list[str]) -> np.ndarray:
             rows = model.encode_document(
                 texts, batch_size=batch_size, convert_to_numpy=True, show_progress_bar=False
             )
-            return np.asarray(rows, dtype=np.float32).reshape(len(texts), dim)
-
-        if not cache:  # as `encode_pages(cache=False)`: encode everything, neither read nor write the cache
-            return PageWindows(encode(windows), np.asarray(owner, dtype=np.int64))
-        store = EmbeddingCache(model_fingerprint(model), dim)
-
-        def encode_and_store(miss_keys: list[str], texts: list[str]) -> np.ndarray:
-            rows = encode(texts)
-            store.put(miss_keys, rows)
+            rows = np.asarray(rows, dtype=np.float32).reshape(len(texts), dim)
+            if store is not None:
+                store.put(miss_keys, rows)
             return rows
 
         window_keys = ["window-" + hashlib.sha256(w.encode("utf-8")).hexdigest()[:40] for w in windows]
-        embeddings = cached_rows(store, window_keys, windows, encode_and_store, what="page windows")
+        embeddings = cached_rows(store, window_keys, windows, encode, what="page windows")
     return PageWindows(embeddings, np.asarray(owner, dtype=np.int64))
 
 
