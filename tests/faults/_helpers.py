@@ -73,43 +73,114 @@ def _can_mount() -> bool:
     return os.geteuid() == 0 and sys.platform.startswith("linux")
 
 
-@contextlib.contextmanager
-def small_disk(folder: Path, size: str = "2m") -> Iterator[tuple[Path, str]]:
-    """A folder on a tiny tmpfs (a real full disk: ENOSPC), or, where mounting is not allowed, one
-    where pagefit's writes fail with a simulated ENOSPC once `size` bytes were written.
+def parse_size(size: str) -> int:
+    """Bytes in a tmpfs-style size: `640k`, `2m`, `1g` or a plain number of bytes."""
+    text = size.strip().lower()
+    scale = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30}.get(text[-1:], 1)
+    number = text[:-1] if scale > 1 else text
+    if not number.isdigit():
+        raise ValueError(f"not a disk size: {size!r} (e.g. 640k, 2m)")
+    return int(number) * scale
 
-    Yields (folder, how): how is "tmpfs" or "simulated".
+
+def disk_usage(folder: Path) -> int:
+    """Bytes the files under `folder` take (what a small file system would count against its size)."""
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+@dataclass
+class SmallDisk:
+    """A tiny disk (see `small_disk`): `path`, `how` ("tmpfs" or "simulated"), and `make_room()`."""
+
+    path: Path
+    how: str
+    size: int
+    _lift: Callable[[], None] | None = None
+
+    def free(self) -> int:
+        """Bytes still free on the disk."""
+        if self.how == "tmpfs":
+            stats = os.statvfs(self.path)
+            return stats.f_bavail * stats.f_frsize
+        return self.size - disk_usage(self.path)
+
+    def fill(self, leave: int) -> None:
+        """Take all but `leave` bytes with a filler file (written around pagefit: the disk is just full)."""
+        (self.path / "filler").write_bytes(b"\0" * max(0, self.free() - leave))
+
+    def make_room(self) -> None:
+        """Grow the disk so the same command fits: a bigger tmpfs, or the simulation lifted."""
+        if self.how == "tmpfs":
+            subprocess.run(["mount", "-o", "remount,size=64m", str(self.path)], check=True)
+        elif self._lift is not None:
+            self._lift()
+
+
+@contextlib.contextmanager
+def small_disk(folder: Path, size: str = "2m", *, simulate: bool = False) -> Iterator[SmallDisk]:
+    """A folder on a tiny tmpfs (a real full disk: ENOSPC), or, where mounting is not allowed (or
+    `simulate`), one where pagefit's writes fail with ENOSPC once the files in it would pass `size`.
+
+    The simulation counts the folder's real usage (so deleted files free room, as on a disk) and
+    intercepts every write pagefit makes: `pagefit._io.atomic_write_bytes` wherever a module imported
+    it, and `datasets`' `save_to_disk` (it writes through Arrow, checked once it is done).
     """
     folder.mkdir(parents=True, exist_ok=True)
-    if _can_mount() and subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)],
-                                       capture_output=True).returncode == 0:  # fmt: skip
+    limit = parse_size(size)
+    if not simulate and _can_mount() and subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True
+    ).returncode == 0:  # fmt: skip
         try:
-            yield folder, "tmpfs"
+            yield SmallDisk(folder, "tmpfs", limit)
         finally:
             subprocess.run(["umount", "-l", str(folder)], check=False)
         return
-    limit = int(size.rstrip("m")) << 20
-    with _simulated_enospc(folder, limit):
-        yield folder, "simulated"
+    patch = pytest.MonkeyPatch()
+    state = {"full": True}  # also read by wrappers a module imported while the simulation was on
+
+    def lift() -> None:
+        state["full"] = False
+        patch.undo()
+
+    try:
+        _simulate_enospc(patch, state, folder, limit)
+        yield SmallDisk(folder, "simulated", limit, lift)
+    finally:
+        lift()
 
 
-@contextlib.contextmanager
-def _simulated_enospc(folder: Path, limit: int) -> Iterator[None]:
+def _simulate_enospc(patch: pytest.MonkeyPatch, state: dict[str, bool], folder: Path, limit: int) -> None:
+    import datasets
+
     import pagefit._io as pio
 
-    written = {"bytes": 0}
+    root = folder.resolve()
     original = pio.atomic_write_bytes
 
+    def inside(path: object) -> bool:
+        return state["full"] and Path(str(path)).resolve().is_relative_to(root)
+
+    def full(path: object) -> OSError:
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+
     def write(path, data):  # type: ignore[no-untyped-def]
-        if str(Path(path).resolve()).startswith(str(folder.resolve())):
-            written["bytes"] += len(data)
-            if written["bytes"] > limit:
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        if inside(path) and disk_usage(root) + len(data) > limit:
+            raise full(path)
         return original(path, data)
 
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(pio, "atomic_write_bytes", write)
-        yield
+    for module in [m for name, m in sys.modules.items() if name.startswith("pagefit") and m is not None]:
+        if getattr(module, "atomic_write_bytes", None) is original:
+            patch.setattr(module, "atomic_write_bytes", write)
+    for cls in (datasets.Dataset, datasets.DatasetDict):
+        saved = cls.save_to_disk
+
+        def save_to_disk(self, dataset_path, *args, _saved=saved, **kwargs):  # type: ignore[no-untyped-def]
+            result = _saved(self, dataset_path, *args, **kwargs)
+            if inside(dataset_path) and disk_usage(root) > limit:
+                raise full(dataset_path)
+            return result
+
+        patch.setattr(cls, "save_to_disk", save_to_disk)
 
 
 @contextlib.contextmanager
