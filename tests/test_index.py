@@ -140,6 +140,75 @@ def test_index_bm25_scores_equal_eval_bm25(sample_corpus, sample_queries):
     np.testing.assert_allclose(loaded.scores(queries), bm25_scores(texts, queries), rtol=1e-6)
 
 
+# Page text as PDF text layers and OCR give it: a soft hyphen inside a word split over two lines, an
+# "ﬁ" ligature, a word hyphenated at a line end, and German inflection. Without eval's cleaning (or with
+# English settings on German text) these pages score 0 for their query.
+_BM25_PAGES = {
+    "en": {
+        "configuration file": "Before the first start, open the con\u00ad\nﬁguration ﬁle\nand set the port.",
+        "transport": "Goods leave the warehouse daily; the trans-\nport is booked a week ahead.",
+    },
+    "de": {
+        "Rechnung": "Die Rechnungen wurden gestern vollständig bezahlt.",
+        "Lieferscheine": "Jeder Lieferschein liegt der Sendung bei.",
+    },
+}
+_FILLER = ["Quarterly budget overview.", "Staff list and office hours.", "Unrelated notes about lunch."]
+
+
+def _corpus_with_texts(corpus: Path, texts: dict[str, str]) -> tuple[Path, dict[str, str]]:
+    """``corpus`` with its page text replaced: each query's page is one of the last page ids (so no tie
+    order puts it first by chance), every other page holds filler text. Returns (corpus, query -> page)."""
+    from pagefit.corpus import load_corpus
+
+    pages = load_corpus(corpus)
+    ids = sorted(pages["page_id"])
+    targets = dict(zip(texts, ids[-len(texts) :], strict=True))
+    by_page = {page: texts[query] for query, page in targets.items()}
+    new = [by_page.get(pid, _FILLER[i % len(_FILLER)]) for i, pid in enumerate(pages["page_id"])]
+    pages = pages.remove_columns("text").add_column("text", new)
+    copy = corpus.parent / "bm25-corpus"
+    shutil.copytree(corpus, copy, ignore=shutil.ignore_patterns("pages"))
+    pages.save_to_disk(str(copy / "pages"))
+    return copy, targets
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_bm25_through_index_and_search_ranks_as_eval_on_hyphenated_ligature_and_german_text(
+    sample_corpus, tiny_clip_path, tmp_path, own_cache, language
+):
+    from pagefit.evaluation.bm25 import BM25Settings, bm25_scores
+
+    corpus, targets = _corpus_with_texts(sample_corpus, _BM25_PAGES[language])
+    queries = tmp_path / "queries.jsonl"
+    queries.write_text("".join(json.dumps({"query": q, "page_id": p}) + "\n" for q, p in targets.items()))
+    result = _cli("eval", "--corpus", corpus, "--queries", queries, "--bm25", "--language", language,
+                  "--out", tmp_path / "report")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    for record in report["per_query"].values():  # eval finds every page first
+        assert record["results"]["bm25"]["top"][0] == targets[record["query"]], record
+    out = tmp_path / "idx"
+    result = _cli("index", corpus, "--model", tiny_clip_path, "--out", out, "--hybrid", "--language", language,
+                  "--no-progress")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    manifest = read_manifest(out)
+    assert manifest.hybrid.language == language
+    assert (
+        manifest.hybrid.bm25
+        == report["models"][0]["settings"]
+        == BM25Settings.for_language(language).describe()
+    )
+    for query, page in targets.items():  # BM25 alone decides (dense weight 0): the same page first
+        result = _cli("search", out, query, "--hybrid", "weighted", "--fusion-weight", 0, "--json")
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.output)["results"][0]["page_id"] == page, (query, result.output)
+    opened = open_index(out)
+    expected = bm25_scores(opened.meta["text"], list(targets), BM25Settings.for_language(language))
+    np.testing.assert_array_equal(opened.keyword.scores(list(targets)), expected)
+    assert (expected.max(axis=1) > 0).all()
+
+
 _KILLER = textwrap.dedent(
     """
     import os, signal, sys

@@ -75,6 +75,13 @@ def index_command(
         float | None, typer.Option(help="Weighted fusion: the dense model's weight in [0, 1].")
     ] = None,
     rrf_k: Annotated[int, typer.Option(help="RRF constant k.")] = 60,
+    language: Annotated[
+        str | None,
+        typer.Option(
+            help="Language of the page text (ISO 639-1, e.g. en, de): BM25's stemmer and stopwords, as "
+            "`pagefit eval --language` (default: the index's, else en)."
+        ),
+    ] = None,
     fusion_from: Annotated[
         Path | None, typer.Option(help="report.json of `pagefit eval --tune-fusion`: store its tuned weight.")
     ] = None,
@@ -154,6 +161,7 @@ def index_command(
         rescore_multiplier=rescore_multiplier,
         hybrid=hybrid,
         fusion=_fusion(fusion, fusion_weight, rrf_k, fusion_from),
+        language=language,
         ann=ann,
         token_pooling=token_pooling,
         first_stage=first_stage,  # type: ignore[arg-type]

@@ -8,7 +8,8 @@ stemmer or a bm25s stopword list gets none of them (no English list applied to o
 
 `bm25_tokenize` and `BM25Index` are the one tokenisation and ranking every stage uses (eval's `bm25`
 entry, hybrid search): build an index over page texts, save it to a folder and load it back, score or
-rank queries.
+rank queries. `BM25Index.from_pages` is how page text becomes an index everywhere: the text cleaned by
+`pagefit.pagetext.clean_page_text` (soft hyphens, ligatures, line-end hyphenation), then tokenised.
 """
 
 from __future__ import annotations
@@ -29,7 +30,14 @@ if TYPE_CHECKING:
     import bm25s
     import numpy as np
 
-__all__ = ["BM25Index", "BM25Settings", "bm25_scores", "bm25_tokenize", "language_resources"]
+__all__ = [
+    "BM25Index",
+    "BM25Settings",
+    "bm25_scores",
+    "bm25_tokenize",
+    "clean_page_texts",
+    "language_resources",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -192,6 +200,13 @@ class BM25Index:
         self.retriever, self.settings, self.num_docs = retriever, settings, num_docs
 
     @classmethod
+    def from_pages(
+        cls, page_texts: Sequence[str | None], settings: BM25Settings | str | None = None
+    ) -> BM25Index:
+        """Index the pages' text as `eval --bm25` and `index --hybrid` do: cleaned, then `build`."""
+        return cls.build(clean_page_texts(page_texts), settings)
+
+    @classmethod
     def build(cls, texts: Sequence[str], settings: BM25Settings | str | None = None) -> BM25Index:
         """Index `texts` (one per page, in corpus order; empty texts can only rank last)."""
         import bm25s
@@ -253,6 +268,13 @@ class BM25Index:
         return order, np.take_along_axis(scores, order, axis=1)
 
 
+def clean_page_texts(page_texts: Sequence[str | None]) -> list[str]:
+    """Each page's text as BM25 indexes it (`pagefit.pagetext.clean_page_text`, as `ocr-minilm` embeds it)."""
+    from pagefit.pagetext import clean_page_text
+
+    return [clean_page_text(text or "") for text in page_texts]
+
+
 def bm25_scores(
     page_texts: Sequence[str], queries: Sequence[str], settings: BM25Settings | str | None = None
 ) -> np.ndarray:
@@ -270,9 +292,7 @@ def bm25_scores(
     Raises:
         PagefitError: every page has empty text.
     """
-    from pagefit.pagetext import clean_page_text
-
-    texts = [clean_page_text(text or "") for text in page_texts]  # the text ocr-minilm embeds
+    texts = clean_page_texts(page_texts)  # the text ocr-minilm embeds
     if not any(text.strip() for text in texts):
         raise PagefitError(
             "--bm25 needs page text, but every page of the corpus has empty text: "

@@ -1,15 +1,19 @@
-"""The BM25 index of an index's page text (``--hybrid``), with eval's BM25 settings.
+"""The BM25 index of an index's page text (``--hybrid``): `eval --bm25`'s index, saved with the index.
 
-Same scorer and tokenisation as `pagefit.evaluation.bm25.bm25_scores`: where that module provides
-`BM25Index` (its reusable build/save/load/scores with the stemmer and settings of `eval --bm25`),
-this index *is* one; otherwise it mirrors `bm25_scores` (bm25s defaults, English stopwords).
-`tests/test_index.py` checks both give identical scores, so `search --hybrid` and `eval --hybrid`
-rank alike. Saved with bm25s' own format under ``INDEX/bm25/``; rebuilt whenever the
-page table changes (BM25's IDF depends on every page, so it cannot be patched page by page).
+It *is* `pagefit.evaluation.bm25.BM25Index`, built by `BM25Index.from_pages` as `eval --bm25` builds
+it: the page text cleaned by `pagefit.pagetext.clean_page_text` (soft hyphens, ligatures, line-end
+hyphenation), tokenised, stemmed and stopped for the index's ``--language`` (stored in the manifest).
+So `search --hybrid` scores a page as `eval --bm25` / `eval --hybrid` does (`tests/test_index.py`).
+
+Saved with bm25s' own format under ``INDEX/bm25/``, beside a record of what it was built from (page
+count, BM25 settings, cleaning rules); rebuilt whenever the page table changes (BM25's IDF depends on
+every page, so it cannot be patched page by page), and rebuilt in memory when the saved one was built
+from other pages or with other settings (an index written by an older pagefit).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -20,82 +24,78 @@ from pathlib import Path
 import numpy as np
 
 from pagefit.errors import PagefitError
-from pagefit.evaluation.bm25 import _quiet
+from pagefit.evaluation.bm25 import BM25Index, BM25Settings
 
 __all__ = ["BM25_DIR", "KeywordIndex"]
 
 logger = logging.getLogger(__name__)
 
 BM25_DIR = "bm25"
-STOPWORDS = "en"
+_RECORD = "pagefit_keyword.json"
 
 
-def _shared_index():
-    """eval's reusable BM25 index class, when `pagefit.evaluation.bm25` has one."""
-    from pagefit.evaluation import bm25
+def _record(n_pages: int, settings: BM25Settings) -> dict:
+    from pagefit.pagetext import TEXT_VERSION
 
-    return getattr(bm25, "BM25Index", None)
+    return {"n_pages": n_pages, "settings": settings.describe(), "text": TEXT_VERSION}
 
 
 class KeywordIndex:
     """BM25 scores of every page of the index for a query."""
 
-    def __init__(self, retriever, n_pages: int) -> None:
-        self.retriever = retriever
-        self.n_pages = n_pages
+    def __init__(self, bm25: BM25Index) -> None:
+        self.bm25 = bm25
+
+    @property
+    def n_pages(self) -> int:
+        return self.bm25.num_docs
+
+    @property
+    def settings(self) -> BM25Settings:
+        return self.bm25.settings
 
     @classmethod
-    def build(cls, texts: Sequence[str]) -> KeywordIndex:
-        import bm25s
-
-        if (shared := _shared_index()) is not None:
-            return cls(shared.build([t or "" for t in texts]), len(texts))
-        retriever = bm25s.BM25()
-        tokens = bm25s.tokenize([t or "" for t in texts], stopwords=STOPWORDS, show_progress=False)
-        with _quiet("bm25s"):
-            retriever.index(tokens, show_progress=False)
-        return cls(retriever, len(texts))
+    def build(cls, texts: Sequence[str | None], settings: BM25Settings | str | None = None) -> KeywordIndex:
+        """Index the pages' text (in table order) with `settings` (or a language code; None: English)."""
+        return cls(BM25Index.from_pages(texts, settings))
 
     def save(self, folder: str | os.PathLike[str]) -> None:
         """Write ``folder/bm25`` whole (temporary sibling, then renamed in)."""
+        from pagefit._io import atomic_write_json, fsync_dir
+
         target = Path(folder) / BM25_DIR
         tmp = Path(tempfile.mkdtemp(prefix=".bm25.", dir=folder))
-        if _shared_index() is not None and isinstance(self.retriever, _shared_index()):
-            self.retriever.save(tmp)
-        else:
-            with _quiet("bm25s"):
-                self.retriever.save(str(tmp))
-        (tmp / "n_pages").write_text(str(self.n_pages))
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
+        try:
+            self.bm25.save(tmp)
+            atomic_write_json(tmp / _RECORD, _record(self.n_pages, self.settings))
+            if target.exists():
+                shutil.rmtree(target)
+            os.replace(tmp, target)
+            fsync_dir(folder)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
 
     @classmethod
-    def load(cls, folder: str | os.PathLike[str], texts: Sequence[str]) -> KeywordIndex:
-        """The saved index when it matches ``texts`` (same page count), else one built from them."""
-        import bm25s
-
+    def load(
+        cls,
+        folder: str | os.PathLike[str],
+        texts: Sequence[str | None],
+        settings: BM25Settings | str | None = None,
+    ) -> KeywordIndex:
+        """The saved index when it was built from ``texts``' pages with ``settings``, else one built now."""
+        if not isinstance(settings, BM25Settings):
+            settings = BM25Settings.for_language(settings)
         target = Path(folder) / BM25_DIR
         try:
-            if int((target / "n_pages").read_text()) == len(texts):
-                if (shared := _shared_index()) is not None:
-                    return cls(shared.load(target), len(texts))
-                with _quiet("bm25s"):
-                    return cls(bm25s.BM25.load(str(target)), len(texts))
+            record = json.loads((target / _RECORD).read_text(encoding="utf-8"))
+            if record == json.loads(json.dumps(_record(len(texts), settings))):
+                return cls(BM25Index.load(target))
         except (OSError, ValueError, PagefitError):
             pass
         logger.warning("BM25 index in %s is missing or stale: rebuilding it in memory", folder)
-        return cls.build(texts)
+        return cls.build(texts, settings)
 
     def scores(self, queries: Sequence[str]) -> np.ndarray:
         """(queries, pages) BM25 scores; a query with no indexed term scores 0 everywhere."""
-        import bm25s
-
-        if _shared_index() is not None and isinstance(self.retriever, _shared_index()):
-            return self.retriever.scores(list(queries))
-        tokens = bm25s.tokenize(list(queries), stopwords=STOPWORDS, return_ids=False, show_progress=False)
-        out = np.zeros((len(queries), self.n_pages), dtype=np.float32)
-        for row, query_tokens in enumerate(tokens):
-            if query_tokens and self.n_pages:
-                out[row] = self.retriever.get_scores(query_tokens)
-        return out
+        return self.bm25.scores(list(queries))

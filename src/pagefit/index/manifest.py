@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 
@@ -33,6 +33,14 @@ class HybridSettings(BaseModel):
     enabled: bool = False
     fusion: FusionConfig = Field(default_factory=FusionConfig)
     tokenizer: str = "pagefit.evaluation.bm25 (the tokenisation of eval --bm25)"
+    language: str = Field(
+        "en",
+        description="language of the page text (ISO 639-1): BM25's stemmer and stopwords, as eval --language",
+    )
+    bm25: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the BM25 settings the index was built with (as eval's report records)",
+    )
 
 
 class MultiVectorSettings(BaseModel):

@@ -94,7 +94,9 @@ class PageIndex:
         self.id_order = np.empty(len(order), dtype=np.int64)
         self.id_order[order] = np.arange(len(order))
         self.keyword = (
-            KeywordIndex.load(self.path, self.meta["text"]) if self.manifest.hybrid.enabled else None
+            KeywordIndex.load(self.path, self.meta["text"], self._bm25_settings())
+            if self.manifest.hybrid.enabled
+            else None
         )
         self.windows, self.window_rows = self._open_passages()
         self._twins: tuple[Any, Any] | None = None  # distinct_rows of page and window vectors, on first use
@@ -104,6 +106,13 @@ class PageIndex:
         self._trust_remote_code = trust_remote_code
         self._device = device
         self._lock = threading.Lock()  # one forward pass at a time (serve calls from a thread pool)
+
+    def _bm25_settings(self) -> Any:
+        """The BM25 settings the index was built with (an index from an older pagefit: its language's)."""
+        from pagefit.evaluation.bm25 import BM25Settings
+
+        stored = self.manifest.hybrid
+        return BM25Settings(**stored.bm25) if stored.bm25 else BM25Settings.for_language(stored.language)
 
     def __len__(self) -> int:
         return len(self.page_ids)
