@@ -139,7 +139,7 @@ def test_user_queries_every_format(corpus, tmp_path, fmt):
         write_table(path, USER_QUERIES, "," if fmt == "csv" else "\t")
     result = pairs(corpus, tmp_path / "pairs", queries=path, eval_fraction=0.25, show_progress=False)
     assert _pairs_of(tmp_path / "pairs") == {q["query"]: {q["page_id"]} for q in USER_QUERIES}
-    assert result.train_queries + result.eval_queries == len(USER_QUERIES)
+    assert result.train_queries + result.validation_queries + result.eval_queries == len(USER_QUERIES)
     assert result.kinds == {"user": len(USER_QUERIES)}
 
 
@@ -211,21 +211,23 @@ def test_text_generator_pairs_folder_contract(corpus, tmp_path):
     out = tmp_path / "pairs"
     result = pairs(corpus, out, generate="text", per_page=4, eval_fraction=0.25, seed=3, show_progress=False)
     dsd = datasets.load_from_disk(str(out))
-    assert list(dsd) == ["train", "eval"]
+    assert list(dsd) == ["train", "validation", "eval"]
     for split in dsd.values():
         assert split.column_names == ["query", "image", "page_id", "doc_id"]
         assert all(not Path(p).is_absolute() and (corpus / p).is_file() for p in split["image"])
     # Whole documents per split, at least one in each, and the eval share close to the fraction.
-    assert not set(dsd["train"]["doc_id"]) & set(dsd["eval"]["doc_id"])
-    assert set(result.train_docs) | set(result.eval_docs) == set(TOPICS)
-    assert len(result.eval_docs) == 1
+    docs = {s: set(dsd[s]["doc_id"]) for s in dsd}
+    assert not docs["train"] & docs["eval"] and not docs["train"] & docs["validation"]
+    assert not docs["validation"] & docs["eval"]
+    assert set(result.train_docs) | set(result.validation_docs) | set(result.eval_docs) == set(TOPICS)
+    assert len(result.eval_docs) == 1 and len(result.validation_docs) == 1
     # Several kinds per page, recorded with each query, at most per_page per page (and up to 4 spans).
     assert result.pages_with_queries == 12 and 3 + 1 <= result.queries_per_page <= 4 + 4
     assert len(result.kinds) >= 5 and result.kinds["span"] > 0
     all_queries = [json.loads(x) for x in (out / "queries.jsonl").read_text().splitlines()]
     per_page = Counter((q["page_ids"][0], q["kind"] == "span") for q in all_queries)
     assert max(per_page.values()) <= 4
-    assert {q["split"] for q in all_queries} == {"train", "eval"}
+    assert {q["split"] for q in all_queries} == {"train", "validation", "eval"}
     assert all(q["kind"] in result.kinds for q in all_queries)
     # eval_queries.jsonl: the eval split in the queries format.
     eval_queries = read_queries(out / EVAL_QUERIES)
@@ -448,7 +450,13 @@ def test_twin_pages_and_copied_documents_stay_on_one_side(tmp_path):
         )
         for a, b in (("reports/harbor", "copies/harbor"), ("policy/library", "appendix/library")):
             assert (a in result.eval_docs) == (b in result.eval_docs), (seed, result.eval_docs)
-        assert set(result.train_docs) | set(result.eval_docs) == set(table["doc_id"])  # every doc has queries
+        for a, b in (("reports/harbor", "copies/harbor"), ("policy/library", "appendix/library")):
+            assert (a in result.validation_docs) == (b in result.validation_docs), (
+                seed,
+                result.validation_docs,
+            )
+        every = set(result.train_docs) | set(result.validation_docs) | set(result.eval_docs)
+        assert every == set(table["doc_id"])  # every doc has queries
 
 
 def test_the_same_query_text_is_never_in_both_splits(corpus, tmp_path):
@@ -458,11 +466,14 @@ def test_the_same_query_text_is_never_in_both_splits(corpus, tmp_path):
                    show_progress=False)  # fmt: skip
     dsd = datasets.load_from_disk(str(tmp_path / "p"))
     normal = {s: {q.lower() for q in dsd[s]["query"]} for s in dsd}
-    assert not normal["train"] & normal["eval"]
+    assert not normal["train"] & normal["eval"] and not normal["validation"] & normal["eval"]
+    assert not normal["train"] & normal["validation"]
     assert "annual budget overview" in normal["eval"]  # the eval copy stays: eval is the yardstick
     dropped = [json.loads(x) for x in (tmp_path / "p" / DROPPED).read_text().splitlines()]
-    assert {(d["reason"], d["split"]) for d in dropped} == {("same_text_as_eval", "train")}
-    assert len(dropped) == result.filtered["same_text_as_eval"] == len(result.train_docs)
+    assert {(d["reason"], d["split"]) for d in dropped} == {("same_text_as_eval", "train"),
+                                                            ("same_text_as_eval", "validation")}  # fmt: skip
+    held = len(result.train_docs) + len(result.validation_docs)
+    assert len(dropped) == result.filtered["same_text_as_eval"] == held
 
 
 class _ScriptedGenerator:
@@ -493,7 +504,9 @@ def test_model_free_drops_are_recorded_with_their_split(corpus, tmp_path):
     counts: dict[str, int] = {}
     for d in dropped:
         counts[d["reason"]] = counts.get(d["reason"], 0) + 1
-        assert d["split"] == ("eval" if d["page_id"].rsplit("#", 1)[0] in result.eval_docs else "train")
+        doc = d["page_id"].rsplit("#", 1)[0]
+        assert d["split"] == ("eval" if doc in result.eval_docs else "validation" if doc in result.validation_docs
+                              else "train")  # fmt: skip
     assert counts == result.filtered == {"mentions_the_page": 12, "too_short": 12, "ambiguous": 12}
-    assert {d["split"] for d in dropped} == {"train", "eval"}
-    assert result.train_queries + result.eval_queries == 12
+    assert {d["split"] for d in dropped} == {"train", "validation", "eval"}
+    assert result.train_queries + result.validation_queries + result.eval_queries == 12

@@ -46,8 +46,9 @@ def pairs_dir(tmp_path) -> tuple[Path, Path]:
         {"query": "reading rooms hours", "page_id": "policy/library#p3"},
     ]
     result = pairs(corpus, tmp_path / "pairs", queries=write_jsonl(tmp_path / "q.jsonl", rows), eval_fraction=0.4,
-                   seed=0, show_progress=False)  # fmt: skip
+                   validation_fraction=0.4, seed=0, show_progress=False)  # fmt: skip
     assert "reports/harbor" in result.eval_docs  # the twin case is in the held-out split
+    assert len(result.validation_docs) == 1 and result.validation_queries == 2
     return corpus, tmp_path / "pairs"
 
 
@@ -84,8 +85,9 @@ def test_heldout_task_is_every_page_of_the_eval_documents(pairs_dir):
 
 
 def test_the_best_step_is_kept_and_no_gain_is_said_plainly(pairs_dir, tmp_path):
-    """A destructive learning rate: every trained step is worse than the base model on the held-out
-    queries. The run says so (console, summary, card), and the saved model is the best trained step."""
+    """A destructive learning rate: every trained step is worse than the base model on the validation
+    queries. Selection reads the validation split only; the run says so (console, summary, card), the saved
+    model is the best trained step, and the eval split gives the reported before/after numbers."""
     from pagefit.cli import app
     from pagefit.models import load_model
     from pagefit.passages import PassageConfig
@@ -96,38 +98,50 @@ def test_the_best_step_is_kept_and_no_gain_is_said_plainly(pairs_dir, tmp_path):
     out = tmp_path / "m"
     res = CliRunner().invoke(app, ["train", str(folder), "--out", str(out), "--max-steps", "3", "--batch-size", "4",
                                    "--lr", "0.02", "--eval-every", "1", "--set", "save_every=3", "--set", "warmup=0",
-                                   "--no-progress"])  # fmt: skip
+                                   "--set", "select_on=model", "--no-progress"])  # fmt: skip
     assert res.exit_code == 0, res.output
     summary = json.loads((out / "train_summary.json").read_text())
-    history = summary["selection"]["history"]
-    base = summary["base_metrics"]["ndcg@10"]
+    selection = summary["selection"]
+    history = selection["history"]
+    base = selection["validation_base"]["ndcg@10"]
     trained = [h for h in history if h["step"] > 0]
     assert [h["step"] for h in trained] == [1, 2, 3]
     best = max(reversed(trained), key=lambda h: h["ndcg@10"])  # on a tie the later step is kept
     assert best["ndcg@10"] < base  # the setting of this test: nothing beats the base model
-    assert summary["improved"] is False
-    assert summary["selection"]["selected_step"] == best["step"]
-    assert summary["final_metrics"]["ndcg@10"] == pytest.approx(best["ndcg@10"], abs=1e-6)
+    assert summary["improved"] is False and selection["selected_on"] == "validation ndcg@10"
+    assert selection["selected_step"] == best["step"]
+    assert selection["validation_selected"]["ndcg@10"] == pytest.approx(best["ndcg@10"], abs=1e-6)
     assert "no checkpoint beat the base model" in " ".join(res.output.split())
     card = (out / "README.md").read_text()
     assert "No checkpoint beat the base model" in card
-    # the summary and the card say which pages the held-out metric searched
-    n_pages = len(load_train_data(resolve_train_config(overrides={"data": str(folder)})).heldout.corpus)
+    # the summary and the card say which pages each held-out metric searched
+    data = load_train_data(resolve_train_config(overrides={"data": str(folder)}))
+    n_pages, n_val = len(data.heldout.corpus), len(data.validation_heldout.corpus)
     assert (
         summary["data"]["eval_corpus"] == n_pages
         and "eval-split document" in summary["data"]["eval_corpus_source"]
     )
+    assert summary["data"]["validation_corpus"] == n_val
+    assert "validation-split document" in summary["data"]["validation_corpus_source"]
+    assert not set(data.validation_heldout.corpus) & set(data.heldout.corpus)
     assert f"against {n_pages} pages" in card
-    # ... and how it scored them: as `pagefit eval` scores this text-reading model (passages on)
+    # ... and how it scored them: as `pagefit eval` scores this text-reading model (passages on), and fused
     scoring = summary["data"]["eval_scoring"]
-    assert scoring.startswith("page vector x 0.5 + best 100-word passage") and f"scoring {scoring}" in card
-    # the saved folder really is the selected step: evaluated afresh it scores what the summary says
-    data = load_train_data(resolve_train_config(overrides={"data": str(folder)}))
-    evaluator = build_evaluator(
-        data.eval, batch_size=8, heldout=data.heldout, name="check", passages=PassageConfig()
-    )
+    assert scoring.startswith("page vector x 0.5 + best 100-word passage") and "fused with BM25" in scoring
+    assert f"scoring {scoring}" in card
+    # the saved folder really is the selected step: evaluated afresh on the eval split it scores what the
+    # summary reports as final (model alone and fused at the saved weight)
+    fusion = json.loads((out / "pagefit_fusion.json").read_text())
+    assert fusion == summary["fusion"] and "validation split" in fusion["tuned_on"]
+    from pagefit.evaluation.fusion import FusionConfig
+
+    evaluator = build_evaluator(data.eval, batch_size=8, heldout=data.heldout, name="check", passages=PassageConfig(),
+                                fusion=FusionConfig.model_validate(fusion))  # fmt: skip
     again = evaluator(load_model(out, device="cpu"))
-    assert again["check_cosine_ndcg@10"] == pytest.approx(best["ndcg@10"], abs=1e-4)
+    final = summary["final_metrics"]
+    assert again["check_cosine_ndcg@10"] == pytest.approx(final["ndcg@10"], abs=1e-4)
+    assert again["check_hybrid_ndcg@10"] == pytest.approx(final["hybrid_ndcg@10"], abs=1e-4)
+    assert {"ndcg@10", "hybrid_ndcg@10"} <= set(summary["base_metrics"])
 
 
 def test_passages_follow_the_flag_and_the_model(ocr_minilm, tiny_clip_path, caplog):

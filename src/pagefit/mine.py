@@ -26,6 +26,7 @@ import shutil
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import combinations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +38,15 @@ from pagefit._io import atomic_write_json, prepare_out, publish, quiet_datasets,
 from pagefit.corpus import Page, corpus_pages
 from pagefit.errors import PagefitError
 from pagefit.models import model_name
-from pagefit.pairs import ALL_QUERIES, EVAL_QUERIES, PAIRS_META, load_pairs, load_pairs_meta
+from pagefit.pairs import (
+    ALL_QUERIES,
+    EVAL_QUERIES,
+    PAIRS_META,
+    SPLITS,
+    VALIDATION_QUERIES,
+    load_pairs,
+    load_pairs_meta,
+)
 
 if TYPE_CHECKING:
     import datasets
@@ -385,12 +394,10 @@ def mine(
 def split_documents(meta: dict[str, Any], dsd: datasets.DatasetDict) -> dict[str, set[str]]:
     """The documents of each split: as the pairs folder records them,
     else (an older or hand-made folder) the documents its rows name."""
-    recorded = {
-        s: set(meta[f"{s}_docs"]) for s in ("train", "eval") if isinstance(meta.get(f"{s}_docs"), list)
-    }
+    recorded = {s: set(meta[f"{s}_docs"]) for s in SPLITS if isinstance(meta.get(f"{s}_docs"), list)}
     found = {s: set(dsd[s]["doc_id"]) if "doc_id" in dsd[s].column_names else set() for s in dsd}
     docs = {s: recorded.get(s, set()) | found.get(s, set()) for s in set(recorded) | set(found)}
-    overlap = docs.get("train", set()) & docs.get("eval", set())
+    overlap = {d for a, b in combinations(sorted(docs), 2) for d in docs[a] & docs[b]}
     if overlap:
         raise PagefitError(
             f"documents in both splits of the pairs folder: {', '.join(sorted(overlap)[:5])}: "
@@ -423,7 +430,7 @@ def _write(
     try:
         with quiet_datasets():
             dsd.save_to_disk(str(tmp), num_shards=shards(dsd))
-        for name in (EVAL_QUERIES, ALL_QUERIES):
+        for name in (EVAL_QUERIES, VALIDATION_QUERIES, ALL_QUERIES):
             if (pairs_dir / name).is_file():
                 shutil.copy2(pairs_dir / name, tmp / name)
         _plot(scores, tmp / STATS_PNG, config.model)

@@ -26,13 +26,12 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import shutil
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -51,6 +50,13 @@ from pagefit._io import (
 from pagefit.errors import PagefitError
 from pagefit.models import model_name
 from pagefit.queries import Query, check_page_ids, read_queries, write_queries
+from pagefit.splits import (
+    doc_groups,
+    duplicate_links,
+    eval_documents,
+    split_by_document,
+    validation_documents,
+)
 
 if TYPE_CHECKING:
     import datasets
@@ -63,6 +69,7 @@ __all__ = [
     "EVAL_QUERIES",
     "FAILURES",
     "PAIRS_META",
+    "VALIDATION_QUERIES",
     "PairsConfig",
     "PairsResult",
     "duplicate_links",
@@ -77,6 +84,8 @@ logger = logging.getLogger(__name__)
 
 PAIRS_META = "pagefit_pairs.json"
 EVAL_QUERIES = "eval_queries.jsonl"
+VALIDATION_QUERIES = "validation_queries.jsonl"
+SPLITS = ("train", "validation", "eval")
 ALL_QUERIES = "queries.jsonl"
 FAILURES = "generation_failures.jsonl"
 DROPPED = "dropped_queries.jsonl"
@@ -95,6 +104,8 @@ class PairsConfig(BaseModel):
     generate: str | None = None
     per_page: int = 3
     eval_fraction: float = 0.2
+    validation_fraction: float = 0.1
+    eval_copy_kinds: bool = False
     seed: int = 0
     filter_model: str | None = None
     filter_top_k: int = 10
@@ -119,11 +130,15 @@ class PairsResult:
     failures: int
     seconds: float
     eval_fraction_achieved: float = 0.0  # share of the queries in the eval split
+    validation_rows: int = 0
+    validation_queries: int = 0
+    validation_docs: list[str] = field(default_factory=list)
 
     @property
     def queries_per_page(self) -> float:
         """Queries per page that got any."""
-        return (self.train_queries + self.eval_queries) / max(1, self.pages_with_queries)
+        queries = self.train_queries + self.validation_queries + self.eval_queries
+        return queries / max(1, self.pages_with_queries)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -273,138 +288,6 @@ def _make_generator(generate: str | QueryGenerator, seed: int) -> QueryGenerator
 # ---------------------------------------------------------------------------------------------
 
 
-def _doc_groups(
-    queries: Sequence[Query], page_doc: dict[str, str], links: Iterable[tuple[str, str]] = ()
-) -> list[list[str]]:
-    """Documents that must share a split: linked by a query that names pages of several of them, or by
-    `links` (e.g. pixel-identical pages, see `duplicate_links`); every document of `page_doc` appears."""
-    parent: dict[str, str] = {}
-
-    def find(d: str) -> str:
-        while parent.setdefault(d, d) != d:
-            parent[d] = parent[parent[d]]
-            d = parent[d]
-        return d
-
-    for d in page_doc.values():
-        find(d)
-    pairs_ = [(page_doc[q.page_ids[0]], page_doc[p]) for q in queries for p in q.page_ids[1:]]
-    for a, b in [*pairs_, *links]:
-        parent[find(b)] = find(a)
-    groups: defaultdict[str, list[str]] = defaultdict(list)
-    for d in sorted(parent):
-        groups[find(d)].append(d)
-    return sorted(groups.values())
-
-
-def duplicate_links(
-    page_ids: Sequence[str],
-    doc_ids: Sequence[str],
-    hashes: Sequence[str | None],
-    texts: Sequence[str | None],
-    targeted: set[str] = frozenset(),  # type: ignore[assignment]
-) -> list[tuple[str, str]]:
-    """Pairs of documents that share a pixel-identical page, so that they stay on one side of the split.
-
-    A shared page links its documents when it has text or a query names it; a blank page that several
-    documents share (an empty back cover) does not, or it would glue every document into one split.
-    A document whose pages all have twins in other documents is linked to them whatever the pages hold.
-    """
-    by_hash: defaultdict[str, list[tuple[str, str, bool]]] = defaultdict(list)
-    for pid, doc, key, text in zip(page_ids, doc_ids, hashes, texts, strict=True):
-        if key:
-            by_hash[key].append((pid, doc, bool((text or "").strip()) or pid in targeted))
-    pages_of: Counter[str] = Counter(doc_ids)
-    twinned: Counter[str] = Counter()
-    links: list[tuple[str, str]] = []
-    all_dup: defaultdict[str, set[str]] = defaultdict(set)
-    for group in by_hash.values():
-        docs = sorted({doc for _, doc, _ in group})
-        if len(docs) < 2:
-            continue
-        for _pid, doc, _ in group:
-            twinned[doc] += 1
-            all_dup[doc].update(d for d in docs if d != doc)
-        if any(matters for _, _, matters in group):
-            links += [(docs[0], d) for d in docs[1:]]
-    links += [(doc, other) for doc, n in twinned.items() if n == pages_of[doc] for other in all_dup[doc]]
-    return links
-
-
-def _closest_subset(sizes: list[int], target: float) -> set[int]:
-    """Indices of the groups whose sizes sum closest to `target`, keeping at least one group on each side.
-
-    Exact subset sum over the reachable totals (a bitset per group), so whole documents give the
-    closest eval share they allow; ties go to the smaller total.
-    """
-    total = sum(sizes)
-    reach = [1]  # reach[i]: bit s set when some of the first i groups sum to s
-    for n in sizes:
-        reach.append(reach[-1] | (reach[-1] << n))
-    sums = [s for s in range(1, total) if reach[-1] >> s & 1]
-    best = min(sums, key=lambda s: (abs(s - target), s))
-    chosen, s = set(), best
-    for i in range(len(sizes), 0, -1):
-        if not reach[i - 1] >> s & 1:  # the first i-1 groups cannot make s: group i-1 is in
-            chosen.add(i - 1)
-            s -= sizes[i - 1]
-    return chosen
-
-
-def eval_documents(
-    queries: Sequence[Query],
-    page_doc: dict[str, str],
-    eval_fraction: float,
-    seed: int,
-    *,
-    links: Iterable[tuple[str, str]] = (),
-) -> set[str]:
-    """The documents of the eval split: whole groups of linked documents (see `_doc_groups`) whose query
-    count comes closest to `eval_fraction` of all queries, at least one group with queries in each split.
-
-    Groups are shuffled with `seed` first, so among equally close choices the seed decides.
-
-    Raises:
-        PagefitError: `eval_fraction` > 0 but all queries concern a single group of documents.
-    """
-    if not 0 <= eval_fraction < 1:
-        raise PagefitError(f"--eval-fraction must be in [0, 1), got {eval_fraction}")
-    if eval_fraction == 0:
-        return set()
-    size: Counter[str] = Counter(page_doc[q.page_ids[0]] for q in queries)
-    groups = [g for g in _doc_groups(queries, page_doc, links) if sum(size[d] for d in g)]
-    if len(groups) < 2:
-        docs = ", ".join(groups[0][:3]) if groups else "none"
-        linked = " (documents sharing identical pages stay together)" if groups and len(groups[0]) > 1 else ""
-        raise PagefitError(
-            f"all queries concern one document{linked} ({docs}): a split by document needs at least two; "
-            "add documents or pass --eval-fraction 0 (no eval split)"
-        )
-    random.Random(seed).shuffle(groups)
-    chosen = _closest_subset([sum(size[d] for d in g) for g in groups], eval_fraction * len(queries))
-    return {d for i in chosen for d in groups[i]}
-
-
-def split_by_document(
-    queries: Sequence[Query],
-    page_doc: dict[str, str],
-    eval_fraction: float,
-    seed: int,
-    *,
-    links: Iterable[tuple[str, str]] = (),
-) -> tuple[list[Query], list[Query]]:
-    """Split queries so that no document (nor group of linked documents) has queries in both splits.
-
-    The eval share of queries is the closest to `eval_fraction` that whole documents allow
-    (see `eval_documents`).
-    """
-    eval_docs = eval_documents(queries, page_doc, eval_fraction, seed, links=links)
-    is_eval = [page_doc[q.page_ids[0]] in eval_docs for q in queries]
-    return [q for q, e in zip(queries, is_eval, strict=True) if not e], [
-        q for q, e in zip(queries, is_eval, strict=True) if e
-    ]
-
-
 def normal_text(text: str) -> str:
     """A query's text as compared across splits: lower-cased word tokens, single spaces."""
     from pagefit.querygen.filters import words
@@ -517,6 +400,8 @@ def pairs(
     generate: GeneratorName | QueryGenerator | None = None,
     per_page: int = 3,
     eval_fraction: float = 0.2,
+    validation_fraction: float = 0.1,
+    eval_copy_kinds: bool = False,
     seed: int = 0,
     filter_model: str | SentenceTransformer | None = None,
     filter_top_k: int = 10,
@@ -534,6 +419,12 @@ def pairs(
         per_page: synthetic queries per page (before filtering).
         eval_fraction: share of the queries whose documents go to the eval split (the closest whole
             documents allow; a warning when off by more than half).
+        validation_fraction: share of the train queries whose documents form the validation split
+            (whole documents, carved from the train split's): `pagefit train` selects its checkpoint
+            and fusion weight on it, never on the eval split. 0: no validation split.
+        eval_copy_kinds: keep the generator's copy kinds (crops of the page: spans, keyword bags) in
+            the eval and validation splits; by default they only train, so the held-out numbers
+            measure queries that people type.
         seed: seed of the split (and of the text generator's choices).
         filter_model: keep a synthetic *train* query only if this retrieval model (a name for
             `load_model` or a loaded model) ranks its page in the top `filter_top_k` of the train
@@ -556,6 +447,8 @@ def pairs(
         raise PagefitError(f"--per-page must be at least 1, got {per_page}")
     if not 0 <= eval_fraction < 1:
         raise PagefitError(f"--eval-fraction must be in [0, 1), got {eval_fraction}")
+    if not 0 <= validation_fraction < 1:
+        raise PagefitError(f"--validation-fraction must be in [0, 1), got {validation_fraction}")
     corpus_dir = Path(corpus).resolve()
     table = load_corpus(corpus_dir)
     if eval_fraction > 0 and len(set(table["doc_id"])) < 2:  # say so before any query is generated
@@ -567,7 +460,8 @@ def pairs(
     generator = _make_generator(generate, seed) if generate is not None else None
     config = PairsConfig(
         corpus=str(corpus_dir), queries=str(Path(queries).resolve()) if queries else None,
-        generate=getattr(generator, "name", None), per_page=per_page, eval_fraction=eval_fraction, seed=seed,
+        generate=getattr(generator, "name", None), per_page=per_page, eval_fraction=eval_fraction,
+        validation_fraction=validation_fraction, eval_copy_kinds=eval_copy_kinds, seed=seed,
         filter_model=None if filter_model is None else model_name(filter_model), filter_top_k=filter_top_k, generator=generator.settings() if generator else {},
     )  # fmt: skip
 
@@ -596,38 +490,66 @@ def pairs(
     eval_docs = eval_documents(all_queries, page_doc, eval_fraction, seed, links=links)
     train_q = [q for q in all_queries if page_doc[q.page_ids[0]] not in eval_docs]
     eval_q = [q for q in all_queries if page_doc[q.page_ids[0]] in eval_docs]
+    val_docs = validation_documents(train_q, page_doc, validation_fraction, seed, links=links)
+    val_q = [q for q in train_q if page_doc[q.page_ids[0]] in val_docs]
+    train_q = [q for q in train_q if page_doc[q.page_ids[0]] not in val_docs]
+    copy_kinds = frozenset() if eval_copy_kinds else getattr(generator, "copy_kinds", frozenset())
+    eval_q, eval_copies = _without_copies(eval_q, copy_kinds)
+    val_q, val_copies = _without_copies(val_q, copy_kinds)
 
-    # The same text never in both splits: the eval query stays (it is the yardstick), the train copy goes.
+    # The same text never in two splits: the held-out query stays (it is the yardstick), the train copy goes.
     eval_texts = {normal_text(q.query) for q in eval_q}
-    same = [q for q in train_q if normal_text(q.query) in eval_texts]
-    train_q = [q for q in train_q if normal_text(q.query) not in eval_texts]
+    val_q, val_same = _split_off(val_q, eval_texts)
+    train_q, same = _split_off(train_q, eval_texts)
+    train_q, same_val = _split_off(train_q, {normal_text(q.query) for q in val_q})
     # The round trip runs after the split, on synthetic train queries, against train pages only: no eval
-    # query is ever selected by a model, and no eval page takes part in choosing the training data.
+    # or validation query is ever selected by a model, and no held-out page helps choose the training data.
     lost: list[Query] = []
     if filter_model is not None and generator is not None:
         synthetic = [q for q in train_q if getattr(q, "origin", "user") != "user"]
-        train_pages = [p for p in pages if p.doc_id not in eval_docs]
+        train_pages = [p for p in pages if p.doc_id not in eval_docs | val_docs]
         _, lost = _roundtrip(synthetic, train_pages, filter_model, filter_top_k, show_progress)
         gone = {id(q) for q in lost}
         train_q = [q for q in train_q if id(q) not in gone]
         filtered["roundtrip"] = len(lost)
-    if same:
-        filtered["same_text_as_eval"] = len(same)
-    split_of = {d: "eval" if d in eval_docs else "train" for d in page_doc.values()}
+    reasons = {"same_text_as_eval": same + val_same, "same_text_as_validation": same_val, "roundtrip": lost,
+               "copy_kind_held_out": eval_copies + val_copies}  # fmt: skip
+    filtered |= {reason: len(qs) for reason, qs in reasons.items() if qs and reason != "roundtrip"}
+    split_of = {
+        d: "eval" if d in eval_docs else "validation" if d in val_docs else "train" for d in page_doc.values()
+    }
     dropped = [{**r, "split": split_of[page_doc[r["page_id"]]]} for r in dropped]
     dropped += [
-        {"query": q.query, "page_id": q.page_ids[0], "kind": q.kind, "reason": reason, "split": "train"}
-        for reason, qs in (("same_text_as_eval", same), ("roundtrip", lost))
+        {"query": q.query, "page_id": q.page_ids[0], "kind": q.kind, "reason": reason,
+         "split": split_of[page_doc[q.page_ids[0]]]}
+        for reason, qs in reasons.items()
         for q in qs
-    ]
+    ]  # fmt: skip
     if not train_q:
         raise PagefitError(f"no training queries left after filtering (filtered: {filtered})")
     # Each split's documents: those with its queries and the documents linked to them; a document no
-    # query concerns is in neither (its pages are neither training negatives nor evaluated over).
+    # query concerns is in none (its pages are neither training negatives nor evaluated over).
     asked = {page_doc[p] for q in all_queries for p in q.page_ids}
-    groups = [set(g) for g in _doc_groups(all_queries, page_doc, links) if set(g) & asked]
-    docs = {"train": sorted(d for g in groups if not g & eval_docs for d in g), "eval": sorted(eval_docs)}
-    return _write(out, config, table, train_q, eval_q, docs, filtered, failures, dropped, start)
+    groups = [set(g) for g in doc_groups(all_queries, page_doc, links) if set(g) & asked]
+    held = eval_docs | val_docs
+    docs = {"train": sorted(d for g in groups if not g & held for d in g), "validation": sorted(val_docs),
+            "eval": sorted(eval_docs)}  # fmt: skip
+    splits = {"train": train_q, "validation": val_q, "eval": eval_q}
+    return _write(out, config, table, splits, docs, filtered, failures, dropped, start)
+
+
+def _without_copies(queries: list[Query], copy_kinds: frozenset[str]) -> tuple[list[Query], list[Query]]:
+    """(kept, dropped): synthetic queries of a copy kind (a crop of the page) leave a held-out split."""
+    dropped = [q for q in queries if q.kind in copy_kinds and getattr(q, "origin", "user") != "user"]
+    gone = {id(q) for q in dropped}
+    return [q for q in queries if id(q) not in gone], dropped
+
+
+def _split_off(queries: list[Query], texts: set[str]) -> tuple[list[Query], list[Query]]:
+    """(kept, dropped): queries whose normalised text is one of `texts` are dropped."""
+    return [q for q in queries if normal_text(q.query) not in texts], [
+        q for q in queries if normal_text(q.query) in texts
+    ]
 
 
 def _achieved_fraction(n_train: int, n_eval: int, wanted: float) -> float:
@@ -646,8 +568,7 @@ def _write(
     out: Path,
     config: PairsConfig,
     table: datasets.Dataset,
-    train_q: list[Query],
-    eval_q: list[Query],
+    splits: dict[str, list[Query]],
     docs: dict[str, list[str]],
     filtered: dict[str, int],
     failures: list[dict[str, Any]],
@@ -660,35 +581,35 @@ def _write(
         pid: (img, doc)
         for pid, img, doc in zip(table["page_id"], table["image"], table["doc_id"], strict=True)
     }
-    dsd = datasets.DatasetDict(
-        {"train": _split_dataset(train_q, page_rows), "eval": _split_dataset(eval_q, page_rows)}
-    )
+    train_q, val_q, eval_q = splits["train"], splits["validation"], splits["eval"]
+    dsd = datasets.DatasetDict({name: _split_dataset(qs, page_rows) for name, qs in splits.items()})
     # Synthetic queries by kind; the user's own all count as "user" (whatever "kind" their file gives).
-    kinds = Counter(q.kind if getattr(q, "origin", "user") != "user" else "user" for q in train_q + eval_q)
-    achieved = _achieved_fraction(len(train_q), len(eval_q), config.eval_fraction)
+    every = train_q + val_q + eval_q
+    kinds = Counter(q.kind if getattr(q, "origin", "user") != "user" else "user" for q in every)
+    achieved = _achieved_fraction(len(train_q) + len(val_q), len(eval_q), config.eval_fraction)
     result = PairsResult(
         out=out, train_rows=len(dsd["train"]), eval_rows=len(dsd["eval"]), train_queries=len(train_q),
         eval_queries=len(eval_q), train_docs=docs["train"], eval_docs=docs["eval"], pages=len(table),
-        pages_with_queries=len({p for q in train_q + eval_q for p in q.page_ids}), kinds=dict(kinds.most_common()),
+        pages_with_queries=len({p for q in every for p in q.page_ids}), kinds=dict(kinds.most_common()),
         filtered=filtered, failures=len(failures), seconds=0.0, eval_fraction_achieved=round(achieved, 4),
+        validation_rows=len(dsd["validation"]), validation_queries=len(val_q), validation_docs=docs["validation"],
     )  # fmt: skip
     tmp = prepare_out(out, PAIRS_META, "pairs")
     try:
         with quiet_datasets():
             dsd.save_to_disk(str(tmp), num_shards=shards(dsd))
-        write_queries(tmp / EVAL_QUERIES, eval_q) if eval_q else atomic_write_text(tmp / EVAL_QUERIES, "")
-        rows = [
-            {**q.model_dump(exclude_none=True), "split": s}
-            for s, qs in (("train", train_q), ("eval", eval_q))
-            for q in qs
-        ]
+        for name, qs in ((EVAL_QUERIES, eval_q), (VALIDATION_QUERIES, val_q)):
+            write_queries(tmp / name, qs) if qs else atomic_write_text(tmp / name, "")
+        rows = [{**q.model_dump(exclude_none=True), "split": s} for s, qs in splits.items() for q in qs]
         _write_jsonl(tmp / ALL_QUERIES, rows)
         if failures:
             _write_jsonl(tmp / FAILURES, failures)
         _write_jsonl(tmp / DROPPED, dropped)
         from pagefit.pairs_report import write_pairs_report
 
-        write_pairs_report(tmp, config.corpus, table, train_q, eval_q, filtered=filtered, failures=failures)
+        write_pairs_report(
+            tmp, config.corpus, table, train_q + val_q, eval_q, filtered=filtered, failures=failures
+        )
         result.seconds = round(time.perf_counter() - start, 2)
         meta = {"pagefit_version": __version__, "kind": "pairs", "corpus": config.corpus, "config": config.model_dump(),
                 **{k: v for k, v in asdict(result).items() if k != "out"},

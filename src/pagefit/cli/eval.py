@@ -100,12 +100,17 @@ def eval_command(
     ] = None,
     rrf_k: Annotated[int, typer.Option(help="RRF constant k (--hybrid rrf).")] = 60,
     fusion_weight: Annotated[
-        float, typer.Option(help="The dense model's weight in [0, 1] (--hybrid weighted).")
-    ] = 0.5,
+        float | None,
+        typer.Option(
+            help="The dense model's weight in [0, 1] (--hybrid weighted; default: the weight `pagefit train` "
+            "saved with the model, as `index --hybrid` uses it, else 0.5)."
+        ),
+    ] = None,
     tune_fusion: Annotated[
         Path | None,
         typer.Option(
-            help="`pagefit pairs` folder: tune the fusion weight on its eval split (never on --queries)."
+            help="`pagefit pairs` folder: tune the fusion weight on its validation split (else its eval split; "
+            "never on --queries)."
         ),
     ] = None,
     token_pooling: Annotated[

@@ -10,14 +10,20 @@ import typer
 from pagefit.cli._app import app
 
 
-def _fusion(method: str, weight: float | None, rrf_k: int, from_report: Path | None):
-    """The default fusion to store: explicit flags, or the weight `eval --tune-fusion` chose."""
+def _fusion(method: str | None, weight: float | None, rrf_k: int | None, from_report: Path | None):
+    """The default fusion to store: explicit flags, or the weight `eval --tune-fusion` chose; None when no
+    flag says (the index then takes the fusion saved with the model, see `pagefit.index`)."""
     import json
 
     from pagefit.errors import PagefitError
     from pagefit.evaluation.fusion import FusionConfig
 
-    settings: dict = {"rrf_k": rrf_k, **({"method": method} if method else {})}
+    if method is None and weight is None and rrf_k is None and from_report is None:
+        return None
+    settings: dict = {
+        **({"rrf_k": rrf_k} if rrf_k is not None else {}),
+        **({"method": method} if method else {}),
+    }
     if from_report is not None:
         try:
             tuned = json.loads(Path(from_report).read_text(encoding="utf-8"))["settings"]["fusion"]
@@ -32,6 +38,14 @@ def _fusion(method: str, weight: float | None, rrf_k: int, from_report: Path | N
         return FusionConfig.model_validate(settings)
     except ValueError as e:
         raise PagefitError(f"bad fusion setting: {e}") from e
+
+
+def _describe_fusion(fusion) -> str:
+    """How search and serve fuse BM25 with the model by default, and where that setting came from."""
+    if fusion.method == "rrf":
+        return f"rrf k={fusion.rrf_k}"
+    tuned = f", tuned on the {fusion.tuned_on}" if fusion.tuned_on else ""
+    return f"weighted: model {fusion.weight:g}, BM25 {1 - fusion.weight:g}{tuned}"
 
 
 @app.command("index")
@@ -72,9 +86,13 @@ def index_command(
         ),
     ] = None,
     fusion_weight: Annotated[
-        float | None, typer.Option(help="Weighted fusion: the dense model's weight in [0, 1].")
+        float | None,
+        typer.Option(
+            help="Weighted fusion: the dense model's weight in [0, 1] (default: the weight `pagefit train` "
+            "tuned and saved with the model, else 0.5)."
+        ),
     ] = None,
-    rrf_k: Annotated[int, typer.Option(help="RRF constant k.")] = 60,
+    rrf_k: Annotated[int | None, typer.Option(help="RRF constant k (default 60).")] = None,
     language: Annotated[
         str | None,
         typer.Option(
@@ -187,7 +205,7 @@ def index_command(
         f"{run.get('removed', 0)} removed, {run.get('kept', 0)} kept), dim {manifest.dim}, "
         + storage
         + (f", passages ({manifest.passages.windows} windows)" if manifest.passages is not None else "")
-        + (", hybrid" if manifest.hybrid.enabled else ""),
+        + (f", hybrid ({_describe_fusion(manifest.hybrid.fusion)})" if manifest.hybrid.enabled else ""),
         highlight=False,
     )
     if export_qdrant:

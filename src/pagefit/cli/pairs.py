@@ -41,6 +41,20 @@ def pairs_command(
     eval_fraction: Annotated[
         float, typer.Option(help="Share of queries (whole documents) held out for eval.")
     ] = 0.2,
+    validation_fraction: Annotated[
+        float,
+        typer.Option(
+            help="Share of the train queries (whole documents) held out as the validation split, on which "
+            "`pagefit train` selects its checkpoint and fusion weight (0: none)."
+        ),
+    ] = 0.1,
+    eval_copy_kinds: Annotated[
+        bool,
+        typer.Option(
+            help="Keep the generator's copies of the page (spans, keyword crops) in the eval and validation "
+            "splits; by default they only train."
+        ),
+    ] = False,
     seed: Annotated[int, typer.Option(help="Seed of the document split and of the text generator.")] = 0,
     model: Annotated[
         str | None, typer.Option(help="openai: the served model name; local: a VLM folder or hub name.")
@@ -81,12 +95,13 @@ def pairs_command(
         )  # fmt: skip
     result = pairs(
         corpus, out, queries=queries, generate=generator, per_page=per_page, eval_fraction=eval_fraction,
-        seed=seed, filter_model=filter_model, filter_top_k=filter_top_k, show_progress=progress,
+        validation_fraction=validation_fraction, eval_copy_kinds=eval_copy_kinds, seed=seed, filter_model=filter_model, filter_top_k=filter_top_k, show_progress=progress,
     )  # fmt: skip
     console = Console(stderr=True)
     kinds = ", ".join(f"{k} {n}" for k, n in result.kinds.items())
     console.print(
-        f"[bold green]pairs[/] train {result.train_rows} ({len(result.train_docs)} docs), eval {result.eval_rows} "
+        f"[bold green]pairs[/] train {result.train_rows} ({len(result.train_docs)} docs), validation "
+        f"{result.validation_rows} ({len(result.validation_docs)} docs), eval {result.eval_rows} "
         f"({len(result.eval_docs)} docs) -> {result.out} in {result.seconds:.1f} s\n"
         f"  eval share of queries {result.eval_fraction_achieved:.1%} (asked {eval_fraction:.0%}; "
         "whole documents per split)\n"

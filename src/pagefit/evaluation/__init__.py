@@ -78,7 +78,12 @@ class EvalConfig(BaseModel):
     device: str | None = None
     hybrid: Literal["rrf", "weighted"] | None = Field(None, description="fuse each model with BM25")
     rrf_k: int = Field(60, ge=1)
-    fusion_weight: float = Field(0.5, ge=0.0, le=1.0)
+    fusion_weight: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="the model's weight in weighted fusion (None: its saved weight, else 0.5)",
+    )
     tune_fusion: str | None = Field(None, description="pairs folder whose eval split tunes the weight")
     token_pooling: float | None = Field(
         None, ge=1, description="multi-vector entries: hierarchical token pooling factor of the page vectors"
@@ -149,7 +154,7 @@ def evaluate(
     show_progress: bool = True,
     hybrid: str | None = None,
     rrf_k: int = 60,
-    fusion_weight: float = 0.5,
+    fusion_weight: float | None = None,
     tune_fusion: str | os.PathLike[str] | None = None,
     token_pooling: float | None = None,
     passages: bool | None = None,
@@ -181,7 +186,8 @@ def evaluate(
         hybrid: "rrf" or "weighted": add `hybrid(bm25+NAME)` fusing each model with BM25
             (see `pagefit.evaluation.fusion`); implies the `bm25` entry.
         rrf_k: the RRF constant.
-        fusion_weight: the dense model's weight in weighted fusion.
+        fusion_weight: the dense model's weight in weighted fusion (default: the weight `pagefit train`
+            tuned on its validation split and saved with the model, as `index --hybrid` uses it; else 0.5).
         tune_fusion: a `pagefit pairs` folder: pick the weighted-fusion weight on its eval split
             (implies hybrid="weighted"); the choice is recorded in report.json `settings.fusion`.
         token_pooling: multi-vector entries store their page vectors pooled by this hierarchical

@@ -17,7 +17,9 @@ uses the eval split of `pagefit pairs`, never the queries being reported).
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -27,11 +29,14 @@ __all__ = [
     "DEFAULT_DEPTH",
     "DEFAULT_RRF_K",
     "DEFAULT_WEIGHT",
+    "MODEL_FUSION_FILE",
     "FusionConfig",
     "FusionMethod",
     "fuse",
     "hybrid_name",
     "hybrid_runs",
+    "model_fusion",
+    "save_model_fusion",
     "sparse_as_retrieved",
     "tune_weight",
     "tuning_queries",
@@ -41,6 +46,7 @@ FusionMethod = Literal["rrf", "weighted"]
 DEFAULT_RRF_K = 60
 DEFAULT_WEIGHT = 0.5
 DEFAULT_DEPTH = 100
+MODEL_FUSION_FILE = "pagefit_fusion.json"
 WEIGHT_GRID = tuple(round(0.1 * i, 1) for i in range(11))
 
 
@@ -57,6 +63,34 @@ class FusionConfig(BaseModel):
     depth: int = Field(DEFAULT_DEPTH, ge=1, description="top pages of each retriever that are fused")
     tuned_on: str | None = Field(None, description="queries the weight was tuned on (--tune-fusion)")
     tuning: dict[str, float] | None = Field(None, description="weight -> NDCG@10 on the tuning queries")
+
+
+def save_model_fusion(model_dir: str | os.PathLike[str], fusion: FusionConfig | dict) -> Path:
+    """Write the fusion a model was tuned for (`pagefit train`) beside it, as `pagefit_fusion.json`."""
+    from pagefit._io import atomic_write_json
+
+    config = fusion if isinstance(fusion, FusionConfig) else FusionConfig.model_validate(fusion)
+    path = Path(model_dir) / MODEL_FUSION_FILE
+    atomic_write_json(path, config.model_dump(exclude_none=True))
+    return path
+
+
+def model_fusion(model: str | os.PathLike[str] | None) -> FusionConfig | None:
+    """The fusion saved with a model folder by `pagefit train` (None: a built-in or hub model, or a folder
+    trained before pagefit saved one)."""
+    import json
+
+    if model is None or not isinstance(model, (str, os.PathLike)):
+        return None
+    path = Path(model) / MODEL_FUSION_FILE
+    if not path.is_file():
+        return None
+    try:
+        return FusionConfig.model_validate(json.loads(path.read_text(encoding="utf-8")))
+    except ValueError as e:
+        from pagefit.errors import PagefitError
+
+        raise PagefitError(f"{path} is not a fusion setting ({e}): delete it or train the model again") from e
 
 
 def hybrid_name(dense_name: str) -> str:
@@ -156,8 +190,8 @@ def tune_weight(
 
 
 def tuning_queries(path: str, reported: Sequence) -> list:
-    """The queries `--tune-fusion` tunes on: a pairs folder's eval split (eval_queries.jsonl) or a
-    queries file; refused when they share a query with the reported set."""
+    """The queries `--tune-fusion` tunes on: a pairs folder's validation split (validation_queries.jsonl;
+    an older folder's eval split) or a queries file; refused when they share a query with the reported set."""
     from pathlib import Path
 
     from pagefit.errors import PagefitError
@@ -165,7 +199,9 @@ def tuning_queries(path: str, reported: Sequence) -> list:
 
     source = Path(path)
     if source.is_dir():
-        source = source / "eval_queries.jsonl"
+        validation = source / "validation_queries.jsonl"
+        has_validation = validation.is_file() and validation.stat().st_size > 0
+        source = validation if has_validation else source / "eval_queries.jsonl"
         if not source.exists():
             raise PagefitError(
                 f"{path} holds no eval_queries.jsonl: give the folder written by `pagefit pairs`"
@@ -188,22 +224,40 @@ def hybrid_runs(runs: list, named: list, data, config, show_progress: bool) -> t
     from pagefit.evaluation import BM25_NAME, _Run, _unique
     from pagefit.evaluation.metrics import rank_pages
 
-    fusion = FusionConfig(method=config.hybrid, rrf_k=config.rrf_k, weight=config.fusion_weight)
+    fusion = FusionConfig(method=config.hybrid, rrf_k=config.rrf_k)
     bm25 = next(run for run in runs if run.model == BM25_NAME)
     specs = dict(named)
     taken = {run.name for run in runs}
     out = []
     for run in [r for r in runs if r.name in specs and r.scores is not None]:
+        fusion = _entry_fusion(specs[run.name], config)
         if config.tune_fusion:
             fusion = _tune(run, specs[run.name], data, config, fusion)
         fused = fuse([run.scores, sparse_as_retrieved(bm25.scores)], fusion, tie_order=data.id_order)
         name = _unique(hybrid_name(run.name), taken)
         taken.add(name)
         timing = {k: v + bm25.timing.get(k, 0.0) for k, v in run.timing.items()}
-        out.append(
-            _Run(name, run.model, run.params, rank_pages(fused, data.id_order), dim=run.dim, timing=timing)
-        )
+        ranked = rank_pages(fused, data.id_order)
+        settings = {
+            **run.settings,
+            "fusion": fusion.model_dump(exclude_none=True),
+        }  # each entry records its own
+        out.append(_Run(name, run.model, run.params, ranked, dim=run.dim, timing=timing, settings=settings))
     return out, fusion
+
+
+def _entry_fusion(spec, config) -> FusionConfig:
+    """An entry's fusion: --fusion-weight when given, else the weight `pagefit train` saved with the model
+    (what `index --hybrid` deploys), else 0.5."""
+    fusion = FusionConfig(method=config.hybrid, rrf_k=config.rrf_k)
+    if config.fusion_weight is not None:
+        return fusion.model_copy(update={"weight": config.fusion_weight})
+    saved = model_fusion(spec) if isinstance(spec, (str, os.PathLike)) else None
+    if saved is None or config.hybrid != "weighted":
+        return fusion
+    return fusion.model_copy(
+        update={"weight": saved.weight, "tuned_on": saved.tuned_on, "tuning": saved.tuning}
+    )
 
 
 def _tune(run, spec, data, config, fusion: FusionConfig) -> FusionConfig:

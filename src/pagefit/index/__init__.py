@@ -154,7 +154,7 @@ def index(
         ann=bool(ann) if ann is not None else bool(previous and previous.ann),
         hybrid=HybridSettings(
             enabled=hybrid,
-            fusion=fusion or _previous_fusion(previous),
+            fusion=fusion or _default_fusion(previous, model),
             language=bm25.language,
             bm25=bm25.describe() if hybrid else {},
         ),
@@ -322,8 +322,20 @@ def _check_dim(dim: int | None, full_dim: int, previous: IndexManifest | None) -
     return dim
 
 
-def _previous_fusion(previous: IndexManifest | None) -> FusionConfig:
-    return previous.hybrid.fusion if previous is not None else FusionConfig()
+def _default_fusion(previous: IndexManifest | None, model: Any) -> FusionConfig:
+    """The fusion when none is given: the existing index's, else the one `pagefit train` saved with the
+    model (its weight tuned on the validation split), else weighted at 0.5."""
+    from pagefit.evaluation.fusion import MODEL_FUSION_FILE, model_fusion
+
+    if previous is not None:
+        return previous.hybrid.fusion
+    saved = model_fusion(model)
+    if saved is not None:
+        logger.info(
+            "hybrid fusion from %s: %s weight %g", Path(model) / MODEL_FUSION_FILE, saved.method, saved.weight
+        )
+        return saved
+    return FusionConfig()
 
 
 def _full_dim(model: SentenceTransformer, pages: Any, corpus: Any) -> int:

@@ -73,13 +73,14 @@ from pagefit.querygen._lexicon import (
 from pagefit.querygen._tables import Table, chart_zone, find_tables, looks_like_names
 from pagefit.querygen.filters import words
 
-__all__ = ["COPYING_KINDS", "KINDS", "SPAN", "TextQueryGenerator", "span_queries", "well_formed_question"]
+__all__ = ["COPYING_KINDS", "COPY_KINDS", "KINDS", "SPAN", "TextQueryGenerator", "span_queries", "well_formed_question"]
 
 logger = logging.getLogger(__name__)
 
 KINDS = ("question", "keyword", "table", "caption", "heading")
 SPAN = "span"  # the crops of running text, made on top of the `KINDS` (see `TextQueryGenerator`)
 COPYING_KINDS = frozenset({SPAN})  # the kinds exempt from `max_copied_words`
+COPY_KINDS = frozenset({SPAN, "keyword"})  # what BM25 matches by construction: kept out of held-out splits
 
 # ---------------------------------------------------------------------------------------------
 # Corpus statistics and document context
@@ -738,6 +739,8 @@ class TextQueryGenerator:
     seed: int = 0
     name: str = "text"
     copying_kinds: ClassVar[frozenset[str]] = COPYING_KINDS
+    # Crops of the page (spans, bags of its rarest words): they train, but held-out splits leave them out.
+    copy_kinds: ClassVar[frozenset[str]] = COPY_KINDS
 
     def __post_init__(self) -> None:
         if self.spans_per_page < 0:

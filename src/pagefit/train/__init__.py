@@ -31,8 +31,16 @@ from pagefit.train.config import (
     save_train_config,
     validate_config,
 )
-from pagefit.train.data import EVALUATOR_NAME, load_train_data
-from pagefit.train.trainer import CHECKPOINTS_DIR, best_checkpoint, build_trainer, final_evaluation
+from pagefit.train.data import EVALUATOR_NAME, VALIDATION_NAME, load_train_data
+from pagefit.train.trainer import (
+    CHECKPOINTS_DIR,
+    best_checkpoint,
+    build_trainer,
+    final_evaluation,
+    heldout_evaluator,
+)
+
+HYBRID = "hybrid"  # the fused metrics' prefix (`pagefit.train.passage_evaluator.HYBRID`)
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -126,50 +134,95 @@ def _run(config: TrainConfig, resume_from: str | None) -> TrainResult:
     precision = resolve_precision(config.precision)
     data = load_train_data(config)
     trainer, evaluator = build_trainer(config, data, out, precision)
+    reported = heldout_evaluator(config, data, trainer.model, "eval")
     is_main = trainer.accelerator.is_main_process
     if is_main:
         save_train_config(config, out)
-    base = _base_metrics(trainer, out, resume_from)
+    base = _base_metrics(trainer, reported, out, resume_from)
     output = trainer.train(resume_from_checkpoint=resume_from)
-    last = _metrics(final_evaluation(trainer), trainer.model)
-    final, selection = _select_best(trainer, base, last)
-    by_dim = _metrics_by_dim(trainer, evaluator, config.matryoshka_dims) if is_main and evaluator else {}
+    last = _metrics(final_evaluation(trainer), trainer.model, VALIDATION_NAME)
+    selection = _select_best(trainer, base.get("validation", {}), last)
+    fusion = _tune_fusion(config, trainer.model, evaluator, reported) if is_main else None
+    final = _metrics(reported(trainer.model), trainer.model, EVALUATOR_NAME, prefix="") if reported else {}
+    if selection["improved"] is None and final and base.get("eval"):  # nothing was selected: the last step
+        selection["improved"] = _beats(final, base["eval"], config.select_on)
+    by_dim = _metrics_by_dim(trainer, reported, config.matryoshka_dims) if is_main and reported else {}
     summary = {}
     if is_main:
-        record = {"precision": precision, "base": base, "final": final, "by_dim": by_dim,
+        record = {"precision": precision, "base": base.get("eval", {}), "final": final, "by_dim": by_dim,
                   "train_metrics": output.metrics, "resumed_from": resume_from,
-                  "world_size": trainer.args.world_size, "selection": selection}  # fmt: skip
+                  "world_size": trainer.args.world_size, "selection": selection, "fusion": fusion}  # fmt: skip
         from pagefit.train.multivector import apply_token_pooling, eval_pages
 
-        if pooling := apply_token_pooling(trainer.model, config, eval_pages(evaluator)):
+        if pooling := apply_token_pooling(trainer.model, config, eval_pages(reported or evaluator)):
             data.summary["token_pooling"] = pooling  # saved with the model: vectors per page it leaves
         summary = _finish(trainer, config, data, record, started)
     trainer.accelerator.wait_for_everyone()
-    return TrainResult(out, config, base, final, by_dim, summary, trainer.model)
+    return TrainResult(out, config, base.get("eval", {}), final, by_dim, summary, trainer.model)
+
+
+def _beats(final: dict[str, float], base: dict[str, float], select_on: str) -> bool | None:
+    """Whether `final` beats `base` on the selection metric (the hybrid's NDCG@10 where there is one)."""
+    key = f"{HYBRID}_ndcg@10" if select_on == "hybrid" and f"{HYBRID}_ndcg@10" in final else "ndcg@10"
+    if key not in final or key not in base:
+        return None
+    return bool(final[key] > base[key])
 
 
 def _select_best(
     trainer: SentenceTransformerTrainer, base: dict[str, float], last: dict[str, float]
-) -> tuple[dict[str, float], dict[str, Any]]:
-    """Hand over the best evaluated step on the held-out split (not simply the last), and say whether it
+) -> dict[str, Any]:
+    """Hand over the best evaluated step on the validation split (not simply the last), and say whether it
     beats the base model there. When none does, the best trained step is still what is saved, labelled
-    `improved: false` in the summary, the card and the console line."""
+    `improved: false` in the summary, the card and the console line. Without a validation split the last
+    step is kept (`improved` is then decided on the eval split, where nothing was selected)."""
     best = best_checkpoint(trainer)
     step = trainer.state.global_step
-    if best.best_step is None:  # no held-out evaluation: the last step is all there is
-        return last, {"selected_step": step, "last_step": step, "improved": None, "history": []}
-    final = last
+    if best.best_step is None:  # no validation evaluation: the last step is all there is
+        return {"selected_step": step, "last_step": step, "improved": None, "history": []}
+    selected = last
     if best.best_step != step:
         best.restore(trainer.model)
-        final = _metrics(best.metrics[best.best_step], trainer.model)
+        selected = _metrics(best.metrics[best.best_step], trainer.model, VALIDATION_NAME)
         logger.info(
-            "restored step %d (held-out NDCG@10 %.4f; last step %d)", best.best_step, best.best_value, step
+            "restored step %d (validation NDCG@10 %.4f; last step %d)", best.best_step, best.best_value, step
         )
-    base_value = base.get("ndcg@10")
-    improved = None if base_value is None else bool(final.get("ndcg@10", float("-inf")) > base_value)
     history = [{"step": s, "ndcg@10": round(v, 6)} for s, v in best.history]
-    return final, {"selected_step": best.best_step, "last_step": step, "improved": improved,
-                   "last_metrics": last, "history": history}  # fmt: skip
+    return {"selected_step": best.best_step, "last_step": step, "improved": _beats(selected, base, best.select_on),
+            "selected_on": f"validation {'hybrid ' if best.select_on == 'hybrid' and HYBRID + '_ndcg@10' in selected else ''}ndcg@10",
+            "validation_base": base, "validation_selected": selected, "validation_last": last,
+            "history": history}  # fmt: skip
+
+
+def _tune_fusion(
+    config: TrainConfig,
+    model: SentenceTransformer,
+    validation: InformationRetrievalEvaluator | None,
+    reported: InformationRetrievalEvaluator | None,
+) -> dict[str, Any] | None:
+    """The model's weight in the BM25 fusion, chosen on the validation split (never on the eval split) when
+    `tune_fusion` is on, else `fusion_weight`; the reported evaluator then fuses with it. None when no
+    held-out pages have text (no fusion is measured)."""
+    from pagefit.evaluation.fusion import FusionConfig, tune_weight
+
+    fusion = FusionConfig(weight=config.fusion_weight)
+    if config.tune_fusion and getattr(validation, "fuses", False):
+        from pagefit.evaluation.fusion import sparse_as_retrieved
+
+        dense = validation.dense_scores(model)
+        weight, grid = tune_weight(dense, sparse_as_retrieved(validation.bm25_scores()), validation.mean_ndcg,
+                                   fusion, tie_order=validation.tie_order())  # fmt: skip
+        fusion = fusion.model_copy(update={"weight": weight, "tuning": grid,
+                                           "tuned_on": f"validation split ({len(validation.queries)} queries)"})  # fmt: skip
+        logger.info(
+            "fusion weight %.1f chosen on the validation split (NDCG@10 %.4f)", weight, grid[f"{weight:.2f}"]
+        )
+    for evaluator in (validation, reported):
+        if getattr(evaluator, "fuses", False):
+            evaluator.fusion = fusion
+    if not (getattr(validation, "fuses", False) or getattr(reported, "fuses", False)):
+        return None
+    return fusion.model_dump(exclude_none=True)
 
 
 def last_complete_checkpoint(folder: Path) -> Path | None:
@@ -223,30 +276,42 @@ def _check_trackers(trackers: list[str]) -> None:
             )
 
 
-def _metrics(raw: dict[str, float], model: SentenceTransformer) -> dict[str, float]:
-    """Flat metric names (`ndcg@10`, `recall@5`, `loss`) from the trainer's prefixed evaluation output."""
-    prefix = f"eval_{EVALUATOR_NAME}_{model.similarity_fn_name}_"
-    metrics = {k.removeprefix(prefix): float(v) for k, v in raw.items() if k.startswith(prefix)}
+def _metrics(
+    raw: dict[str, float], model: SentenceTransformer, name: str = VALIDATION_NAME, prefix: str = "eval_"
+) -> dict[str, float]:
+    """Flat metric names (`ndcg@10`, `hybrid_ndcg@10`, `loss`) from an evaluator's prefixed output (the
+    trainer's evaluations carry `eval_` in front of the evaluator's name)."""
+    own = f"{prefix}{name}_{model.similarity_fn_name}_"
+    fused = f"{prefix}{name}_{HYBRID}_"
+    metrics = {k.removeprefix(own): float(v) for k, v in raw.items() if k.startswith(own)}
+    metrics |= {f"{HYBRID}_{k.removeprefix(fused)}": float(v) for k, v in raw.items() if k.startswith(fused)}
     if "eval_loss" in raw:
         metrics["loss"] = float(raw["eval_loss"])
     return metrics
 
 
 def _base_metrics(
-    trainer: SentenceTransformerTrainer, out: Path, resume_from: str | None
-) -> dict[str, float]:
-    """The untrained model's metrics (read back from the first run's record when resuming)."""
+    trainer: SentenceTransformerTrainer,
+    reported: InformationRetrievalEvaluator | None,
+    out: Path,
+    resume_from: str | None,
+) -> dict[str, dict[str, float]]:
+    """The untrained model's metrics on the validation and eval splits (read back from the first run's
+    record when resuming)."""
     import json
 
     from pagefit._io import atomic_write_json
 
     path = out / CHECKPOINTS_DIR / BASE_METRICS_FILE
     if resume_from and path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))
-    if trainer.evaluator is None and trainer.eval_dataset is None:
-        return {}
-    base = _metrics(trainer.evaluate(), trainer.model)
-    if trainer.accelerator.is_main_process:
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+        return recorded if "eval" in recorded or "validation" in recorded else {"eval": recorded}
+    base: dict[str, dict[str, float]] = {}
+    if trainer.evaluator is not None:
+        base["validation"] = _metrics(trainer.evaluate(), trainer.model, VALIDATION_NAME)
+    if reported is not None:
+        base["eval"] = _metrics(reported(trainer.model), trainer.model, EVALUATOR_NAME, prefix="")
+    if trainer.accelerator.is_main_process and base:
         atomic_write_json(path, base)
     return base
 
@@ -300,6 +365,10 @@ def _finish(
     if config.truncate_dim:
         model.truncate_dim = config.truncate_dim
     model.save_pretrained(str(out))
+    if record.get("fusion"):
+        from pagefit.evaluation.fusion import save_model_fusion
+
+        save_model_fusion(out, record["fusion"])
     summary = build_summary(
         config, data.summary, trainer.state, wall_time_s=time.perf_counter() - started, **record
     )

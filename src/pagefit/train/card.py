@@ -45,6 +45,7 @@ def build_summary(
     world_size: int,
     wall_time_s: float,
     selection: dict[str, Any] | None = None,
+    fusion: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The content of `train_summary.json`."""
     from pagefit import __version__
@@ -67,6 +68,8 @@ def build_summary(
         # Whether the saved model beats the base on the held-out metric (None: no held-out evaluation).
         "improved": (selection or {}).get("improved"),
         "selection": selection or {},
+        # The BM25 fusion saved with the model (`pagefit_fusion.json`): index, eval and serve use it.
+        "fusion": fusion,
         "metrics_by_dim": {str(dim): metrics for dim, metrics in by_dim.items()},
         **run_stats(state, world_size, resumed_from, wall_time_s, train_metrics),
     }
@@ -93,25 +96,37 @@ def run_stats(
 
 
 def _metrics_table(base: dict[str, float], final: dict[str, float]) -> list[str]:
+    """Base vs finetuned: the model alone, then fused with BM25 (`hybrid_*`, as `index --hybrid` runs it)."""
     lines = ["| Metric | Base model | Finetuned | Change |", "|:--|--:|--:|--:|"]
-    for name in _CARD_METRICS:
-        if name in final:
-            b, f = base.get(name), final[name]
-            change = "–" if b is None else f"{f - b:+.4f}"
-            lines.append(f"| {name} | {_fmt(b)} | {_fmt(f)} | {change} |")
+    for prefix, label in (("", ""), ("hybrid_", " (hybrid: BM25 + model)")):
+        for name in _CARD_METRICS:
+            if prefix + name in final:
+                b, f = base.get(prefix + name), final[prefix + name]
+                change = "–" if b is None else f"{f - b:+.4f}"
+                lines.append(f"| {name}{label} | {_fmt(b)} | {_fmt(f)} | {change} |")
     return lines
 
 
 def _selection_lines(summary: dict[str, Any]) -> list[str]:
     selection = summary.get("selection") or {}
-    if not selection.get("history"):
-        return []
-    step, last = selection["selected_step"], selection["last_step"]
-    lines = ["", f"Saved: step {step} of {last}."]
+    lines = []
+    if selection.get("history"):
+        step, last = selection["selected_step"], selection["last_step"]
+        data = summary.get("data", {})
+        lines += ["", f"Saved: step {step} of {last}, the best {selection.get('selected_on', 'validation ndcg@10')} "
+                  f"on {data.get('validation_queries', '?')} validation queries over {data.get('validation_corpus', '?')} "
+                  "pages of train-split documents that were kept out of training; the eval split above played "
+                  "no part in the choice."]  # fmt: skip
+    else:
+        lines += ["", "No validation split: the last step is saved (nothing was selected on the eval split)."]
+    if fusion := summary.get("fusion"):
+        tuned = f", chosen on the {fusion['tuned_on']}" if fusion.get("tuned_on") else ""
+        lines += ["", f"Hybrid search weight of this model: {fusion['weight']:g} (BM25 {1 - fusion['weight']:g}){tuned}; "
+                  "saved in `pagefit_fusion.json`, which `pagefit index --hybrid`, `eval --hybrid` and `serve` use."]  # fmt: skip
     if summary.get("improved") is False:
         lines += [
             "",
-            "**No checkpoint beat the base model on the held-out queries.** This folder holds the best trained "
+            "**No checkpoint beat the base model on the validation queries.** This folder holds the best trained "
             "step anyway, and it is NOT better than the base model: keep using the base model, or change the "
             "data or recipe and train again.",
         ]
@@ -155,11 +170,9 @@ def card_section(summary: dict[str, Any], *, own_modules: bool) -> str:
         source = data.get("eval_corpus_source", "the eval split's pages")
         lines += [
             "",
-            f"Evaluated on {data['eval_queries']} held-out queries against {data['eval_corpus']} pages "
-            f"({source}) with `InformationRetrievalEvaluator`, scoring {data.get('eval_scoring', 'page vectors')}, "
-            "before training and at every evaluation step; "
-            "the saved model is the step with the best held-out NDCG@10 (selected on these queries, so its number "
-            "is optimistic: measure it with `pagefit eval` on queries that played no part in training):",
+            f"Evaluated on {data['eval_queries']} held-out queries (the eval split) against {data['eval_corpus']} "
+            f"pages ({source}) with `InformationRetrievalEvaluator`, scoring {data.get('eval_scoring', 'page vectors')}, "
+            "once before training and once after:",
             "",
             *_metrics_table(summary["base_metrics"], summary["final_metrics"]),
             *_selection_lines(summary),
@@ -206,6 +219,11 @@ def train_line(summary: dict[str, Any], base_metrics: dict, final_metrics: dict,
     """The console line: steps and speed, the held-out NDCG@10 of the base and of the saved step, and a
     plain warning when no step beat the base model."""
     base, final = base_metrics.get("ndcg@10"), final_metrics.get("ndcg@10")
+    fused = ""
+    if "hybrid_ndcg@10" in final_metrics and "hybrid_ndcg@10" in base_metrics:
+        weight = (summary.get("fusion") or {}).get("weight")
+        fused = (f"; hybrid (BM25 + model{f', weight {weight:g}' if weight is not None else ''}) "
+                 f"{base_metrics['hybrid_ndcg@10']:.4f} -> {final_metrics['hybrid_ndcg@10']:.4f}")  # fmt: skip
     selection = summary.get("selection") or {}
     step = selection.get("selected_step", summary["steps"])
     head = (f"[bold green]trained[/] {summary['steps']} steps in {summary['wall_time_s']:.0f} s "
@@ -214,8 +232,8 @@ def train_line(summary: dict[str, Any], base_metrics: dict, final_metrics: dict,
     if base is None or final is None:
         return f"{head}: no evaluation; model in {output_dir}"
     if summary.get("improved") is False:
-        return (f"{head}; [bold red]no checkpoint beat the base model[/] on the held-out queries ({where} pages): "
-                f"NDCG@10 base {base:.4f}, best trained step {step} {final:.4f}. The model in {output_dir} is "
-                "that step, NOT an improvement: keep the base model")  # fmt: skip
-    return (f"{head}: held-out NDCG@10 {base:.4f} -> {final:.4f} over {where} pages (step {step} kept); "
-            f"model in {output_dir}")  # fmt: skip
+        return (f"{head}; [bold red]no checkpoint beat the base model[/] on the validation queries: eval-split "
+                f"NDCG@10 ({where} pages) base {base:.4f}, best trained step {step} {final:.4f}{fused}. The model in "
+                f"{output_dir} is that step, NOT an improvement: keep the base model")  # fmt: skip
+    return (f"{head}: eval-split NDCG@10 {base:.4f} -> {final:.4f} over {where} pages{fused} (step {step} kept, "
+            f"chosen on the validation split); model in {output_dir}")  # fmt: skip

@@ -39,7 +39,15 @@ Tracker = Literal["trackio", "tensorboard"]
 
 # A dataset's config and split names belong to that dataset: a layer that sets `data` starts these
 # from their defaults again instead of inheriting a preset's names for another dataset.
-DATA_FIELDS = ("data", "data_config", "train_split", "eval_config", "eval_split", "eval_corpus")
+DATA_FIELDS = (
+    "data",
+    "data_config",
+    "train_split",
+    "validation_split",
+    "eval_config",
+    "eval_split",
+    "eval_corpus",
+)
 
 
 class TrainConfig(BaseModel):
@@ -122,7 +130,33 @@ class TrainConfig(BaseModel):
     eval_config: str | None = Field(
         None, description="Dataset config of the eval data (default: data_config)."
     )
-    eval_split: str | None = Field("eval", description="Eval split; none: train without evaluation.")
+    validation_split: str | None = Field(
+        "validation",
+        description="Split the checkpoint and the fusion weight are selected on (`pagefit pairs` carves it "
+        "from train documents); none, or a dataset without it: the last step is kept, nothing is tuned.",
+    )
+    eval_split: str | None = Field(
+        "eval", description="Eval split: the reported before/after numbers only; none: no evaluation."
+    )
+    select_on: Literal["hybrid", "model"] = Field(
+        "hybrid",
+        description="What checkpoint selection maximises on the validation split: NDCG@10 of the model "
+        "fused with BM25 (`index --hybrid`, when the pages have text) or of the model alone.",
+    )
+    tune_fusion: bool = Field(
+        True,
+        description="Choose the model's weight in the BM25 fusion on the validation split and save it with "
+        "the model (`index`, `eval` and `serve` use it by default).",
+    )
+    fusion_weight: float = Field(
+        0.5, ge=0.0, le=1.0, description="The model's weight in the BM25 fusion when it is not tuned."
+    )
+    bm25_language: str = Field("en", description="Language of the page text, for BM25 (`eval --language`).")
+    hybrid_loss: bool = Field(
+        False,
+        description="Train on the fused score: the ranking loss' logits carry BM25's share of the hybrid "
+        "(train-split pages only), so the model learns what BM25 misses (`pagefit.train.hybrid_loss`).",
+    )
     eval_corpus: str | None = Field(
         None,
         description="Corpus folder the held-out queries are searched in during training (default, for a "

@@ -27,11 +27,13 @@ if TYPE_CHECKING:
     import datasets
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
+    from pagefit.evaluation.fusion import FusionConfig
     from pagefit.passages import PassageConfig
     from pagefit.train.config import TrainConfig
 
 __all__ = [
     "EVALUATOR_NAME",
+    "VALIDATION_NAME",
     "HeldOut",
     "TrainData",
     "build_evaluator",
@@ -45,6 +47,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 EVALUATOR_NAME = "pagefit-eval"
+VALIDATION_NAME = "pagefit-validation"
 PAIRS_MARKER = "pagefit_pairs.json"
 _NEGATIVE = re.compile(r"^negative_(\d+)$")
 _MISSING_SHOWN = 3
@@ -63,18 +66,26 @@ class HeldOut:
     relevant: dict[str, set[str]]
     description: str
     twins_added: int = 0
+    texts: dict[str, str] = field(default_factory=dict)  # page id -> the corpus' page text (for BM25)
 
 
 @dataclass
 class TrainData:
-    """The validated splits, holding only `query`, `image`, `negative_0..` in that order, and the held-out
-    task (None for data that records no corpus: then the eval rows' own pages are the corpus)."""
+    """The validated splits, holding only `query`, `image`, `negative_0..` in that order, and their held-out
+    tasks (None for data that records no corpus: then the rows' own pages are the corpus). The validation
+    split selects the checkpoint and tunes the fusion; the eval split only gives the reported numbers."""
 
     train: datasets.Dataset
     eval: datasets.Dataset | None
     source: str
     summary: dict[str, Any] = field(default_factory=dict)
     heldout: HeldOut | None = None
+    validation: datasets.Dataset | None = None
+    validation_heldout: HeldOut | None = None
+    # The page ids of each train row's positive and negatives (aligned with `train`), and the text of every
+    # train-split page: what `hybrid_loss` scores with BM25. None where the data does not record them.
+    train_page_ids: list[list[str]] | None = None
+    train_texts: dict[str, str] | None = None
 
 
 def negative_columns(columns: list[str]) -> list[str]:
@@ -95,8 +106,10 @@ def _is_saved_dataset(path: Path) -> bool:
     return (path / "dataset_dict.json").is_file() or (path / "state.json").is_file()
 
 
-def _load_source(config: TrainConfig) -> tuple[datasets.Dataset, datasets.Dataset | None, Path | None]:
-    """The raw train and eval splits, plus the folder that relative image paths are relative to."""
+def _load_source(
+    config: TrainConfig,
+) -> tuple[datasets.Dataset, datasets.Dataset | None, datasets.Dataset | None, Path | None]:
+    """The raw train, validation and eval splits, plus the folder that relative image paths are relative to."""
     import datasets
 
     path = Path(config.data).expanduser()
@@ -110,7 +123,7 @@ def _load_source(config: TrainConfig) -> tuple[datasets.Dataset, datasets.Datase
         except Exception as e:  # e.g. a split saved with no rows cannot be read back
             raise PagefitError(f"cannot read the dataset saved in {path}: {type(e).__name__}: {e}") from e
         if isinstance(loaded, datasets.Dataset):
-            return loaded, None, path.resolve()
+            return loaded, None, None, path.resolve()
         return *_pick_splits(loaded, config), path.resolve()
     if path.is_dir():
         from pagefit._kinds import detect_kind, wrong_folder
@@ -122,12 +135,12 @@ def _load_source(config: TrainConfig) -> tuple[datasets.Dataset, datasets.Datase
     eval_ds = None
     if config.eval_split is not None:
         eval_ds = _load_dataset(config.data, config.eval_config or config.data_config, config.eval_split)
-    return train, eval_ds, root
+    return train, None, eval_ds, root
 
 
 def _pick_splits(
     splits: datasets.DatasetDict, config: TrainConfig
-) -> tuple[datasets.Dataset, datasets.Dataset | None]:
+) -> tuple[datasets.Dataset, datasets.Dataset | None, datasets.Dataset | None]:
     def pick(name: str) -> datasets.Dataset:
         if name not in splits:
             raise PagefitError(
@@ -136,7 +149,18 @@ def _pick_splits(
             )
         return splits[name]
 
-    return pick(config.train_split), pick(config.eval_split) if config.eval_split is not None else None
+    validation = None
+    if config.validation_split is not None and config.validation_split in splits:
+        validation = splits[config.validation_split]
+    elif config.validation_split is not None:
+        logger.warning(
+            "%s has no '%s' split (re-run `pagefit pairs` to carve one from the train documents): "
+            "no checkpoint selection, the last step is kept",
+            config.data,
+            config.validation_split,
+        )
+    evaluation = pick(config.eval_split) if config.eval_split is not None else None
+    return pick(config.train_split), validation, evaluation
 
 
 def _load_dataset(name: str, config_name: str | None, split: str) -> datasets.Dataset:
@@ -265,14 +289,17 @@ def prepare_split(ds: datasets.Dataset, root: Path | None, where: str, limit: in
     return _resolve_paths(ds, columns, root, where)
 
 
-def _eval_queries(folder: Path, raw_eval: datasets.Dataset | None) -> dict[str, list[str]]:
-    """Eval query text -> relevant page ids: the folder's eval_queries.jsonl (every eval query, also those
-    `mine` dropped for lack of negatives), else the eval rows."""
-    from pagefit.pairs import EVAL_QUERIES
+def _eval_queries(
+    folder: Path, raw_eval: datasets.Dataset | None, split: str = "eval"
+) -> dict[str, list[str]]:
+    """Held-out query text -> relevant page ids: the folder's eval_queries.jsonl (validation_queries.jsonl
+    for the validation split: every query of the split, also those `mine` dropped for lack of
+    negatives), else the split's rows."""
+    from pagefit.pairs import EVAL_QUERIES, VALIDATION_QUERIES
     from pagefit.queries import read_queries
 
     found: dict[str, list[str]] = {}
-    path = folder / EVAL_QUERIES
+    path = folder / (VALIDATION_QUERIES if split == "validation" else EVAL_QUERIES)
     if path.is_file() and path.stat().st_size:
         for q in read_queries(path):
             found.setdefault(q.query, []).extend(q.page_ids)
@@ -282,9 +309,12 @@ def _eval_queries(folder: Path, raw_eval: datasets.Dataset | None) -> dict[str, 
     return found
 
 
-def load_heldout(config: TrainConfig, raw_eval: datasets.Dataset | None) -> HeldOut | None:
-    """The held-out task of a pairs/mined folder: its eval queries over every page of its eval-split
-    documents (or over the whole `config.eval_corpus`), twins of relevant pages counted relevant.
+def load_heldout(
+    config: TrainConfig, raw_eval: datasets.Dataset | None, split: str = "eval"
+) -> HeldOut | None:
+    """The held-out task of a pairs/mined folder: the queries of its `split` ("eval" or "validation")
+    over every page of that split's documents (the eval split: or over the whole `config.eval_corpus`),
+    twins of relevant pages counted relevant, with each page's text (BM25 reads it).
 
     Raises:
         PagefitError: `eval_corpus` given for data that is not a pairs/mined folder, or no eval query
@@ -303,11 +333,12 @@ def load_heldout(config: TrainConfig, raw_eval: datasets.Dataset | None) -> Held
             )
         return None
     meta = load_pairs_meta(folder)
-    corpus_dir = Path(config.eval_corpus or meta.get("corpus") or "")
-    wanted = _eval_queries(folder, raw_eval)
-    if not wanted or not (config.eval_corpus or meta.get("corpus")):
+    eval_corpus = config.eval_corpus if split == "eval" else None
+    corpus_dir = Path(eval_corpus or meta.get("corpus") or "")
+    wanted = _eval_queries(folder, raw_eval, split)
+    if not wanted or not (eval_corpus or meta.get("corpus")):
         return None
-    if not config.eval_corpus and not (corpus_dir / "pages").is_dir():
+    if not eval_corpus and not (corpus_dir / "pages").is_dir():
         logger.warning(
             "%s records the corpus %s, which is not a corpus folder: evaluating over the eval rows' own pages "
             "(pass --eval-corpus CORPUS to search a whole page set)",
@@ -316,7 +347,7 @@ def load_heldout(config: TrainConfig, raw_eval: datasets.Dataset | None) -> Held
         )
         return None
     table = load_corpus(corpus_dir)
-    if config.eval_corpus:
+    if eval_corpus:
         keep = list(range(len(table)))
         description = f"every page of the corpus {corpus_dir.resolve()}"
         trained_on = set(meta.get("train_docs") or []) & set(table["doc_id"])
@@ -331,9 +362,9 @@ def load_heldout(config: TrainConfig, raw_eval: datasets.Dataset | None) -> Held
     else:
         from pagefit.mine import split_documents
 
-        docs = split_documents(meta, {"eval": raw_eval} if raw_eval is not None else {}).get("eval", set())
+        docs = split_documents(meta, {split: raw_eval} if raw_eval is not None else {}).get(split, set())
         keep = [i for i, d in enumerate(table["doc_id"]) if d in docs]
-        description = f"every page of the {len(docs)} eval-split document(s) of {corpus_dir.resolve()}"
+        description = f"every page of the {len(docs)} {split}-split document(s) of {corpus_dir.resolve()}"
     paths = corpus_image_paths(corpus_dir, table)
     ids = [table["page_id"][i] for i in keep]
     corpus = {pid: paths[i] for pid, i in zip(ids, keep, strict=True)}
@@ -356,34 +387,76 @@ def load_heldout(config: TrainConfig, raw_eval: datasets.Dataset | None) -> Held
     if config.max_eval_samples is not None:
         chosen = list(queries)[: config.max_eval_samples]
         queries, relevant = {q: queries[q] for q in chosen}, {q: relevant[q] for q in chosen}
-    return HeldOut(queries, corpus, relevant, description, added)
+    texts = table["text"] if "text" in table.column_names else [""] * len(table)
+    page_texts = {table["page_id"][i]: texts[i] or "" for i in keep}
+    return HeldOut(queries, corpus, relevant, description, added, page_texts)
 
 
 def load_train_data(config: TrainConfig) -> TrainData:
     """Load, validate and trim the training (and eval) data named by `config.data`."""
     if not config.data:
         raise PagefitError("no training data: pass DATA (a pairs/mined folder or dataset name) or set `data`")
-    raw_train, raw_eval, root = _load_source(config)
+    raw_train, raw_val, raw_eval, root = _load_source(config)
     heldout = load_heldout(config, raw_eval) if config.eval_split is not None else None
+    val_heldout = load_heldout(config, raw_val, "validation") if raw_val is not None else None
     train = prepare_split(raw_train, root, f"the train split of {config.data}", config.max_train_samples)
     train = _limit_negatives(train, config.num_negatives, config.data)
-    eval_ds = None
-    if raw_eval is not None:
-        if len(raw_eval) == 0:
-            if heldout is None:
-                logger.warning("the eval split of %s is empty: training without evaluation", config.data)
-        else:
-            eval_ds = prepare_split(
-                raw_eval, root, f"the eval split of {config.data}", config.max_eval_samples
-            )
+    page_ids = _row_page_ids(raw_train, len(train), len(negative_columns(train.column_names)))
+    eval_ds = _heldout_rows(raw_eval, heldout, root, "eval", config)
+    val_ds = _heldout_rows(raw_val, val_heldout, root, "validation", config)
     summary = {
         "source": str(config.data),
         "train_rows": len(train),
         "train_negatives": len(negative_columns(train.column_names)),
+        "validation_rows": len(val_ds) if val_ds is not None else 0,
         "eval_rows": len(eval_ds) if eval_ds is not None else 0,
         "eval_negatives": len(negative_columns(eval_ds.column_names)) if eval_ds is not None else 0,
     }
-    return TrainData(train=train, eval=eval_ds, source=str(config.data), summary=summary, heldout=heldout)
+    texts = _split_texts(config, raw_train, "train") if config.hybrid_loss else None
+    return TrainData(train=train, eval=eval_ds, source=str(config.data), summary=summary, heldout=heldout,
+                     validation=val_ds, validation_heldout=val_heldout, train_page_ids=page_ids,
+                     train_texts=texts)  # fmt: skip
+
+
+def _row_page_ids(raw: datasets.Dataset, rows: int, negatives: int) -> list[list[str]] | None:
+    """The page ids of the first `rows` rows' positive and first `negatives` negatives (None: not recorded)."""
+    columns = ["page_id", *[f"negative_{i}_page_id" for i in range(negatives)]]
+    if not set(columns) <= set(raw.column_names):
+        return None
+    kept = raw.select(range(rows)).select_columns(columns)
+    return [[row[c] for c in columns] for row in kept]
+
+
+def _split_texts(config: TrainConfig, raw: datasets.Dataset, split: str) -> dict[str, str] | None:
+    """page id -> text of every page of a split's documents, from the corpus the pairs folder records."""
+    from pagefit.corpus import load_corpus
+    from pagefit.mine import split_documents
+    from pagefit.pairs import load_pairs_meta
+
+    folder = Path(config.data).expanduser()
+    meta = load_pairs_meta(folder) if folder.is_dir() else {}
+    corpus_dir = Path(meta.get("corpus") or "")
+    if not meta.get("corpus") or not (corpus_dir / "pages").is_dir():
+        return None
+    docs = split_documents(meta, {split: raw}).get(split, set())
+    table = load_corpus(corpus_dir)
+    texts = table["text"] if "text" in table.column_names else [""] * len(table)
+    return {
+        pid: t or "" for pid, d, t in zip(table["page_id"], table["doc_id"], texts, strict=True) if d in docs
+    }
+
+
+def _heldout_rows(
+    raw: datasets.Dataset | None, heldout: HeldOut | None, root: Path | None, split: str, config: TrainConfig
+) -> datasets.Dataset | None:
+    """A held-out split's validated rows (None when it has none)."""
+    if raw is None:
+        return None
+    if len(raw) == 0:
+        if heldout is None:
+            logger.warning("the %s split of %s is empty: no %s evaluation", split, config.data, split)
+        return None
+    return prepare_split(raw, root, f"the {split} split of {config.data}", config.max_eval_samples)
 
 
 def _limit_negatives(ds: datasets.Dataset, wanted: int | None, source: str) -> datasets.Dataset:
@@ -434,11 +507,14 @@ def build_evaluator(
     name: str = EVALUATOR_NAME,
     heldout: HeldOut | None = None,
     passages: PassageConfig | None = None,
+    fusion: FusionConfig | None = None,
+    bm25_language: str = "en",
 ) -> InformationRetrievalEvaluator:
     """An InformationRetrievalEvaluator over the held-out task when there is one (every page of the
     eval-split documents, or the given eval corpus), else over every positive and negative of the split.
     With `passages`, pages given by path are ranked as `pagefit eval` ranks them for a text-reading model
-    (page vector mixed with the best window: `PassageRetrievalEvaluator`)."""
+    (page vector mixed with the best window: `PassageRetrievalEvaluator`); with `fusion` and a held-out
+    task whose pages have text, the model fused with BM25 is reported too (`hybrid_ndcg@10`)."""
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
     evaluator_class = InformationRetrievalEvaluator
@@ -448,10 +524,15 @@ def build_evaluator(
         by_path = all(_is_string_column(eval_ds, c) for c in eval_ds.column_names[1:])
         queries, corpus, relevant = _corpus_by_path(eval_ds) if by_path else _corpus_by_row(eval_ds)
     kwargs: dict[str, Any] = {}
-    if passages is not None and all(isinstance(page, (str, os.PathLike)) for page in corpus.values()):
+    texts = (
+        [heldout.texts.get(pid, "") for pid in corpus] if heldout is not None and fusion is not None else None
+    )
+    by_path = all(isinstance(page, (str, os.PathLike)) for page in corpus.values())
+    if by_path and (passages is not None or (texts and any(t.strip() for t in texts))):
         from pagefit.train.passage_evaluator import PassageRetrievalEvaluator
 
-        evaluator_class, kwargs = PassageRetrievalEvaluator, {"passages": passages}
+        evaluator_class = PassageRetrievalEvaluator
+        kwargs = {"passages": passages, "bm25_texts": texts, "fusion": fusion, "bm25_language": bm25_language}
     return evaluator_class(
         queries=queries,
         corpus=corpus,
@@ -468,23 +549,25 @@ def build_evaluator(
     )
 
 
-def describe_scoring(passages: PassageConfig | None) -> str:
-    """How the held-out evaluation scored a page: for the summary and the model card."""
+def describe_scoring(passages: PassageConfig | None, fused: bool = False) -> str:
+    """How a held-out evaluation scored a page: for the summary and the model card."""
     if passages is None:
-        return "page vectors"
-    return (
-        f"page vector x {passages.weight:g} + best {passages.words}-word passage (stride {passages.stride}) "
-        f"x {1 - passages.weight:g}, as pagefit eval and index score this model"
-    )
+        text = "page vectors"
+    else:
+        text = (
+            f"page vector x {passages.weight:g} + best {passages.words}-word passage (stride {passages.stride}) "
+            f"x {1 - passages.weight:g}, as pagefit eval and index score this model"
+        )
+    return text + ("; also fused with BM25 over the page text, as index --hybrid" if fused else "")
 
 
-def describe_eval_corpus(data: TrainData) -> dict[str, Any]:
-    """What the held-out metric searched: for the summary and the model card."""
-    if data.heldout is not None:
+def describe_eval_corpus(heldout: HeldOut | None, split: str = "eval") -> dict[str, Any]:
+    """What a held-out metric searched: for the summary and the model card."""
+    if heldout is not None:
         return {
-            "eval_corpus_source": data.heldout.description,
-            "eval_qrels_twins_added": data.heldout.twins_added,
+            f"{split}_corpus_source": heldout.description,
+            f"{split}_qrels_twins_added": heldout.twins_added,
         }
     return {
-        "eval_corpus_source": "the positives and hard negatives of the eval split's rows (no corpus recorded)"
+        f"{split}_corpus_source": f"the positives and hard negatives of the {split} split's rows (no corpus recorded)"
     }

@@ -228,7 +228,6 @@ def build_multivector_trainer(
         CachedMultiVectorMultipleNegativesRankingLoss,
     )
 
-    from pagefit.train import data as train_data
     from pagefit.train import trainer as base
     from pagefit.train.model import add_lora, uses_router
 
@@ -241,18 +240,13 @@ def build_multivector_trainer(
         freeze_all_but_top(model, config.unfreeze_top_layers)
     if config.lora:
         add_lora(model, config)
-    evaluator = None
-    # The single-vector evaluator (the same eval corpus, held-out pages included where the data has
-    # them), re-scored by MaxSim.
-    heldout = {"heldout": data.heldout} if getattr(data, "heldout", None) is not None else {}
-    if data.eval is not None or heldout:
-        single = train_data.build_evaluator(data.eval, batch_size=config.encode_batch_size, **heldout)
-        evaluator = multivector_evaluator(single)
-        data.summary |= {"eval_queries": len(evaluator.queries), "eval_corpus": len(evaluator.corpus)}
-        if describe := getattr(train_data, "describe_eval_corpus", None):
-            data.summary |= describe(data)
+    # Selection on the validation split, scored by MaxSim (`pagefit.train.trainer.heldout_evaluator`).
+    evaluator = base.heldout_evaluator(config, data, model, "validation")
+    validation = data.validation
     columns = list(
-        dict.fromkeys([*data.train.column_names, *(data.eval.column_names if data.eval is not None else [])])
+        dict.fromkeys(
+            [*data.train.column_names, *(validation.column_names if validation is not None else [])]
+        )
     )
     base_args = base.training_args(
         config, out, precision, columns, router=uses_router(model), evaluate=evaluator is not None
@@ -261,7 +255,7 @@ def build_multivector_trainer(
         model=model,
         args=multivector_training_args(config, model, base_args),
         train_dataset=data.train,
-        eval_dataset=data.eval if config.eval_loss else None,
+        eval_dataset=validation if config.eval_loss and evaluator is not None else None,
         loss=CachedMultiVectorMultipleNegativesRankingLoss(model, mini_batch_size=config.mini_batch_size),
         evaluator=evaluator,
         callbacks=_callbacks(base),
@@ -271,12 +265,9 @@ def build_multivector_trainer(
 
 
 def _callbacks(base: Any) -> list[Any]:
-    """The single-vector run's callbacks: the last evaluation, and best-checkpoint selection where the
-    trainer module has it (`pagefit.train` reads both back after training)."""
-    callbacks = [base._last_eval_callback()]
-    if best := getattr(base, "best_checkpoint_callback", None):
-        callbacks.append(best())
-    return callbacks
+    """The single-vector run's callbacks: the last evaluation, and best-checkpoint selection on the
+    validation split by the model's own MaxSim NDCG@10 (`pagefit.train` reads both back after training)."""
+    return [base._last_eval_callback(), base.best_checkpoint_callback("model")]
 
 
 def _progress(trainer: Any, config: TrainConfig) -> None:

@@ -8,7 +8,13 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pagefit.train.data import EVALUATOR_NAME, build_evaluator, describe_eval_corpus, describe_scoring
+from pagefit.train.data import (
+    EVALUATOR_NAME,
+    VALIDATION_NAME,
+    build_evaluator,
+    describe_eval_corpus,
+    describe_scoring,
+)
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -27,6 +33,7 @@ __all__ = [
     "BestCheckpoint",
     "build_trainer",
     "final_evaluation",
+    "heldout_evaluator",
     "make_loss",
     "training_args",
 ]
@@ -34,17 +41,65 @@ __all__ = [
 CHECKPOINTS_DIR = "checkpoints"
 
 
-def make_loss(model: SentenceTransformer, config: TrainConfig) -> Any:
-    """CachedMultipleNegativesRankingLoss(mini_batch_size), inside MatryoshkaLoss when dims are set."""
+def make_loss(model: SentenceTransformer, config: TrainConfig, data: TrainData | None = None) -> Any:
+    """CachedMultipleNegativesRankingLoss(mini_batch_size) (or, with `hybrid_loss`, the ranking loss on the
+    fused score: `pagefit.train.hybrid_loss`), inside MatryoshkaLoss when dims are set."""
     from sentence_transformers.sentence_transformer.losses import (
         CachedMultipleNegativesRankingLoss,
         MatryoshkaLoss,
     )
 
-    loss = CachedMultipleNegativesRankingLoss(model, mini_batch_size=config.mini_batch_size)
+    if config.hybrid_loss:
+        loss = _hybrid_loss(model, config, data)
+    else:
+        loss = CachedMultipleNegativesRankingLoss(model, mini_batch_size=config.mini_batch_size)
     if config.matryoshka_dims:
         loss = MatryoshkaLoss(model, loss, matryoshka_dims=config.matryoshka_dims)
     return loss
+
+
+def _hybrid_loss(model: SentenceTransformer, config: TrainConfig, data: TrainData | None) -> Any:
+    """`HybridRankingLoss` over the train rows: BM25 over the train-split pages only (no held-out page)."""
+    import numpy as np
+
+    from pagefit.errors import PagefitError
+    from pagefit.train.hybrid_loss import HybridRankingLoss, bm25_offsets, fusion_beta
+
+    if data is None or not data.train_page_ids or not data.train_texts:
+        raise PagefitError(
+            "hybrid_loss needs a pairs/mined folder from `pagefit pairs`/`pagefit mine` whose corpus holds page "
+            "text (it scores the train pages with BM25)"
+        )
+    ids = list(data.train_texts)
+    position = {pid: i for i, pid in enumerate(ids)}
+    row_pages = np.array([[position.get(p, -2) for p in row] for row in data.train_page_ids], dtype=np.int64)
+    top_pages, top_scores = bm25_offsets(data.train["query"], [data.train_texts[p] for p in ids],
+                                         language=config.bm25_language)  # fmt: skip
+    spread = _dense_spread(model, data, config.encode_batch_size)
+    beta = fusion_beta(spread, config.fusion_weight, scale=20.0)
+    logger.info(
+        "hybrid loss: BM25 offsets over %d train pages, beta %.2f (dense spread %.3f)", len(ids), beta, spread
+    )
+    data.summary["hybrid_loss"] = {
+        "train_pages": len(ids),
+        "beta": round(beta, 4),
+        "dense_spread": round(spread, 4),
+    }
+    return HybridRankingLoss(model, row_pages, top_pages, top_scores, beta)
+
+
+def _dense_spread(model: SentenceTransformer, data: TrainData, batch_size: int, sample: int = 256) -> float:
+    """The base model's typical max - min cosine over a query's top 100 train pages (min-max fusion divides
+    the dense scores by it), on a sample of the train queries."""
+    import numpy as np
+
+    columns = data.train.column_names[1:]
+    pages = sorted({p for c in columns if c.startswith(("image", "negative_")) for p in data.train[c]})
+    queries = list(dict.fromkeys(data.train["query"]))[:sample]
+    q = model.encode_query(queries, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True)
+    d = model.encode_document(pages, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True)
+    scores = np.sort(q @ d.T, axis=1)[:, ::-1][:, :100]
+    return float(np.mean(scores[:, 0] - scores[:, -1]))
 
 
 def _steps(value: float) -> float | int:
@@ -166,12 +221,18 @@ def _last_eval_callback() -> Any:
     return LastEvaluation()
 
 
-def _primary(metrics: dict[str, float]) -> float | None:
-    """The held-out NDCG@10 in the trainer's evaluation output (`eval_pagefit-eval_<similarity>_ndcg@10`)."""
-    prefix = f"eval_{EVALUATOR_NAME}_"
-    return next(
-        (float(v) for k, v in metrics.items() if k.startswith(prefix) and k.endswith("_ndcg@10")), None
-    )
+def _primary(metrics: dict[str, float], select_on: str = "hybrid") -> float | None:
+    """The validation NDCG@10 that selection maximises in the trainer's evaluation output: the fused one
+    (`eval_pagefit-validation_hybrid_ndcg@10`) when `select_on` is "hybrid" and it was computed, else the
+    model's own (`eval_pagefit-validation_<similarity>_ndcg@10`)."""
+    from pagefit.train.passage_evaluator import HYBRID
+
+    prefix = f"eval_{VALIDATION_NAME}_"
+    found = {k: float(v) for k, v in metrics.items() if k.startswith(prefix) and k.endswith("_ndcg@10")}
+    fused = found.pop(f"{prefix}{HYBRID}_ndcg@10", None)
+    if select_on == "hybrid" and fused is not None:
+        return fused
+    return next(iter(found.values()), None)
 
 
 class BestCheckpoint:
@@ -183,7 +244,8 @@ class BestCheckpoint:
     restored and are not candidates.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, select_on: str = "hybrid") -> None:
+        self.select_on = select_on
         self.history: list[tuple[int, float]] = []  # (step, ndcg@10) of every evaluation
         self.metrics: dict[int, dict[str, float]] = {}
         self.best_step: int | None = None
@@ -193,7 +255,7 @@ class BestCheckpoint:
     def on_evaluate(
         self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None, **kw: Any
     ):
-        value = _primary(metrics or {})
+        value = _primary(metrics or {}, self.select_on)
         if value is None:
             return
         step = state.global_step
@@ -220,13 +282,13 @@ class BestCheckpoint:
                     param.copy_(self._weights[name].to(param.device))
 
 
-def best_checkpoint_callback() -> BestCheckpoint:
+def best_checkpoint_callback(select_on: str = "hybrid") -> BestCheckpoint:
     from transformers import TrainerCallback
 
     class BestCheckpointCallback(BestCheckpoint, TrainerCallback):
         pass
 
-    return BestCheckpointCallback()
+    return BestCheckpointCallback(select_on)
 
 
 def best_checkpoint(trainer: SentenceTransformerTrainer) -> BestCheckpoint:
@@ -262,16 +324,16 @@ def build_trainer(
     check_dims(model, config)
     if config.lora:
         add_lora(model, config)
-    evaluator = None
-    if data.eval is not None or data.heldout is not None:
-        passages = _heldout_passages(config, model)
-        evaluator = build_evaluator(data.eval, batch_size=config.encode_batch_size, heldout=data.heldout,
-                                    passages=passages)  # fmt: skip
-        data.summary |= {"eval_queries": len(evaluator.queries), "eval_corpus": len(evaluator.corpus),
-                         **describe_eval_corpus(data),
-                         "eval_scoring": describe_scoring(getattr(evaluator, "passages", None))}  # fmt: skip
+    # Selection reads the validation split only; the eval split is scored once before and once after.
+    evaluator = heldout_evaluator(config, data, model, "validation")
+    if config.hybrid_loss:  # the loss reads each row's index as its label (the collator hands it over)
+        from pagefit.train.hybrid_loss import ROW_COLUMN
+
+        data.train = data.train.add_column(ROW_COLUMN, list(range(len(data.train))))
     columns = list(
-        dict.fromkeys([*data.train.column_names, *(data.eval.column_names if data.eval is not None else [])])
+        dict.fromkeys(
+            [*data.train.column_names, *(data.validation.column_names if data.validation is not None else [])]
+        )
     )
     args = training_args(
         config, out, precision, columns, router=uses_router(model), evaluate=evaluator is not None
@@ -280,10 +342,11 @@ def build_trainer(
         model=model,
         args=args,
         train_dataset=data.train,
-        eval_dataset=data.eval if config.eval_loss else None,
-        loss=make_loss(model, config),
+        # (the hybrid loss reads row indices of the train split: it computes no validation loss)
+        eval_dataset=data.validation if config.eval_loss and evaluator and not config.hybrid_loss else None,
+        loss=make_loss(model, config, data),
         evaluator=evaluator,
-        callbacks=[_last_eval_callback(), best_checkpoint_callback()],
+        callbacks=[_last_eval_callback(), best_checkpoint_callback(config.select_on)],
     )
     from transformers import PrinterCallback
 
@@ -293,6 +356,39 @@ def build_trainer(
 
         trainer.add_callback(train_progress_callback())
     return trainer, evaluator
+
+
+def heldout_evaluator(
+    config: TrainConfig, data: TrainData, model: SentenceTransformer, split: str
+) -> InformationRetrievalEvaluator | None:
+    """The retrieval evaluator of a held-out split ("validation": selection; "eval": the reported numbers),
+    scored as the model is deployed (passages, and fused with BM25 where the pages have text); None when
+    the data has no such split. Records what it searches in `data.summary`."""
+    from pagefit.evaluation.fusion import FusionConfig
+    from pagefit.train.multivector import is_multi_vector, multivector_evaluator
+
+    rows, heldout = (
+        (data.validation, data.validation_heldout) if split == "validation" else (data.eval, data.heldout)
+    )
+    if rows is None and heldout is None:
+        return None
+    name = VALIDATION_NAME if split == "validation" else EVALUATOR_NAME
+    if is_multi_vector(model):  # the single-vector task, re-scored by MaxSim
+        single = build_evaluator(rows, batch_size=config.encode_batch_size, heldout=heldout, name=name)
+        evaluator = multivector_evaluator(single)
+    else:
+        evaluator = build_evaluator(
+            rows, batch_size=config.encode_batch_size, heldout=heldout, name=name,
+            passages=_heldout_passages(config, model), fusion=FusionConfig(weight=config.fusion_weight),
+            bm25_language=config.bm25_language,
+        )  # fmt: skip
+    data.summary |= {
+        f"{split}_queries": len(evaluator.queries),
+        f"{split}_corpus": len(evaluator.corpus),
+        **describe_eval_corpus(heldout, split),
+        f"{split}_scoring": describe_scoring(getattr(evaluator, "passages", None), getattr(evaluator, "fuses", False)),
+    }  # fmt: skip
+    return evaluator
 
 
 def _heldout_passages(config: TrainConfig, model: SentenceTransformer) -> PassageConfig | None:
