@@ -76,7 +76,9 @@ def test_without_a_bm25_share_it_is_sentence_transformers_ranking_loss(minilm_pa
     )
     # with a share, a row whose positive BM25 ranks first loses less than without it
     shared = HybridRankingLoss(model, row_pages, top, values, beta=5.0)
-    assert float(shared.loss_from_embeddings(embeddings, labels)) < float(ours.loss_from_embeddings(embeddings, labels))
+    assert float(shared.loss_from_embeddings(embeddings, labels)) < float(
+        ours.loss_from_embeddings(embeddings, labels)
+    )
 
 
 def test_train_with_the_hybrid_loss_reads_train_pages_only(pairs_dir, tmp_path):  # noqa: F811
@@ -84,7 +86,7 @@ def test_train_with_the_hybrid_loss_reads_train_pages_only(pairs_dir, tmp_path):
     from pagefit.train.config import resolve_train_config
     from pagefit.train.data import load_train_data
 
-    corpus, folder = pairs_dir
+    _, folder = pairs_dir
     meta = json.loads((folder / "pagefit_pairs.json").read_text())
     data = load_train_data(resolve_train_config(overrides={"data": str(folder), "hybrid_loss": True}))
     assert data.train_texts and {p.split("#")[0] for p in data.train_texts} == set(meta["train_docs"])
