@@ -27,6 +27,13 @@ def serve_command(
         str, typer.Option(help="Address to bind; 127.0.0.1 keeps it on this machine.")
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    allow_host: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Also answer requests addressed to this host name (Host header), e.g. this machine's DNS "
+            "name or a reverse proxy's; repeatable. Others are refused (no DNS rebinding); '*' answers any.",
+        ),
+    ] = None,
     api_key: Annotated[
         str | None,
         typer.Option(envvar="PAGEFIT_API_KEY", help="Require this key on every API call (X-API-Key header)."),
@@ -46,5 +53,5 @@ def serve_command(
     )
     serve(
         index, compare=compare, reranker=reranker, hybrid=hybrid, host=host, port=port, api_key=api_key,
-        trust_remote_code=trust_remote_code, device=device,
+        allow_hosts=allow_host or (), trust_remote_code=trust_remote_code, device=device,
     )  # fmt: skip

@@ -1,7 +1,7 @@
 """An opened index: dense, hybrid and reranked search over the pages of one corpus.
 
 Single- and multi-vector indexes share every step here but two: how the query is encoded
-(`_encode_query`) and which searcher ranks the pages (`VectorSearcher`, or `MultiVectorSearcher`: a
+(`_encode_queries`) and which searcher ranks the pages (`VectorSearcher`, or `MultiVectorSearcher`: a
 first stage rescored by exact MaxSim). `search` returns the JSON shape of docs/formats.md: ``{"query", "k", "results": [{"rank", "page_id",
 "score", "source", "page_number", "image", "snippet"}]}``. The query model loads on first use and
 must have the fingerprint the index was built with. A reranker reorders the top pages through the
@@ -20,6 +20,7 @@ import numpy as np
 
 from pagefit.errors import PagefitError
 from pagefit.evaluation.fusion import FusionConfig, FusionMethod, fuse, sparse_as_retrieved
+from pagefit.index._batching import QueryBatcher
 from pagefit.index.manifest import IndexManifest, read_manifest
 from pagefit.index.snippet import make_snippet
 
@@ -105,7 +106,12 @@ class PageIndex:
         self._rerankers: dict[str, CrossEncoder] = {}
         self._trust_remote_code = trust_remote_code
         self._device = device
-        self._lock = threading.Lock()  # one forward pass at a time (serve calls from a thread pool)
+        # serve calls from a thread pool: queries arriving together are encoded in one forward pass
+        # (`QueryBatcher`), a reranker scores one request's pages at a time (its own lock), and neither
+        # waits for the other.
+        self._queries = QueryBatcher(self._encode_queries)
+        self._load_lock = threading.Lock()
+        self._rerank_locks: dict[int, threading.Lock] = {}
 
     def _bm25_settings(self) -> Any:
         """The BM25 settings the index was built with (an index from an older pagefit: its language's)."""
@@ -173,7 +179,9 @@ class PageIndex:
     @property
     def model(self) -> SentenceTransformer:
         if self._model is None:
-            self._model = self._load_model()
+            with self._load_lock:
+                if self._model is None:
+                    self._model = self._load_model()
         return self._model
 
     def _load_model(self) -> SentenceTransformer:
@@ -198,14 +206,15 @@ class PageIndex:
         if not isinstance(spec, (str, os.PathLike)):
             return spec
         key = os.fspath(spec)
-        if key not in self._rerankers:
-            config = EvalConfig(trust_remote_code=self._trust_remote_code, device=self._device)
-            model = _load_cross_encoder(key, config)
-            if model.num_labels != 1:
-                raise PagefitError(
-                    f"reranker {key} outputs {model.num_labels} labels; a reranker must output one score"
-                )
-            self._rerankers[key] = model
+        with self._load_lock:
+            if key not in self._rerankers:
+                config = EvalConfig(trust_remote_code=self._trust_remote_code, device=self._device)
+                model = _load_cross_encoder(key, config)
+                if model.num_labels != 1:
+                    raise PagefitError(
+                        f"reranker {key} outputs {model.num_labels} labels; a reranker must output one score"
+                    )
+                self._rerankers[key] = model
         return self._rerankers[key]
 
     # ------------------------------------------------------------------------------------------ search
@@ -277,21 +286,22 @@ class PageIndex:
             ],
         }
 
-    def _encode_query(self, query: str) -> Any:
-        """What the searcher takes: a (1, dim) vector, or the query's token vectors (multi-vector)."""
+    def _encode_queries(self, queries: list[str]) -> list[Any]:
+        """What the searcher takes, per query: a (1, dim) vector, or the query's token vectors (multi-vector)."""
         if self.multi_vector:
             from pagefit.multivector_embeddings import encode_multivector_queries
 
-            return encode_multivector_queries(self.model, [query])
-        from pagefit.embeddings import encode_queries, truncate_embeddings
+            encoded = encode_multivector_queries(self.model, queries)
+        else:
+            from pagefit.embeddings import encode_queries, truncate_embeddings
 
-        return truncate_embeddings(encode_queries(self.model, [query]), self.manifest.dim)
+            encoded = truncate_embeddings(encode_queries(self.model, queries), self.manifest.dim)
+        return [encoded[i : i + 1] for i in range(len(queries))]
 
     def _retrieve(self, query: str, depth: int, fusion: FusionConfig | None) -> tuple[np.ndarray, np.ndarray]:
         if not len(self):
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
-        with self._lock:
-            encoded = self._encode_query(query)
+        encoded = self._queries(query)
         dense_depth = max(depth, fusion.depth) if fusion is not None else depth
         if self.windows is not None:
             rows, scores = self._passage_search(encoded, dense_depth)
@@ -342,7 +352,7 @@ class PageIndex:
         name = getattr(model, "_pagefit_source", "reranker")
         rerank = _Reranker(model, name, _reranker_documents(model, data, name), 0.0)
         config = EvalConfig(rerank_top_k=len(rows))
-        with self._lock:
+        with self._rerank_locks.setdefault(id(model), threading.Lock()):
             order = _rerank(rerank, np.arange(len(rows))[None, :], data, config, False, "search")[0]
         return rows[order], np.asarray([rerank.scores[(0, int(i))] for i in order], dtype=np.float32)
 

@@ -1,13 +1,15 @@
 """`pagefit serve`: a local search API and web page over an index (and a second one to compare).
 
-Binds 127.0.0.1 unless told otherwise; with an API key every API call must present it. See
-`pagefit.serve.app` for the routes.
+Binds 127.0.0.1 unless told otherwise; answers only requests addressed to the host it is bound to
+(the Host header: no DNS rebinding), plus the hosts of ``--allow-host``; with an API key every API
+call must present it. See `pagefit.serve.app` for the routes.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from pagefit.errors import MissingDependencyError
@@ -29,17 +31,23 @@ def build_app(
     reranker: str | None = None,
     hybrid: str | None = None,
     api_key: str | None = None,
+    host: str = "127.0.0.1",
+    allow_hosts: Sequence[str] = (),
     trust_remote_code: bool = False,
     device: str | None = None,
     warm_up: bool = True,
 ) -> FastAPI:
-    """Open the index(es) and build the app (models load now when ``warm_up``, not on the first query)."""
+    """Open the index(es) and build the app (models load now when ``warm_up``, not on the first query).
+
+    ``host`` is the address the app is served on and ``allow_hosts`` other names it answers (a DNS
+    name, a reverse proxy's; ``*`` any): requests with another Host header are refused.
+    """
     try:
         import fastapi  # noqa: F401
     except ImportError as e:
         raise MissingDependencyError("fastapi", "serve", "pagefit serve") from e
     from pagefit.index import open_index
-    from pagefit.serve.app import create_app
+    from pagefit.serve.app import allowed_hosts, create_app
 
     options = {"trust_remote_code": trust_remote_code, "device": device}
     main = open_index(index, **options)
@@ -50,7 +58,10 @@ def build_app(
             _ = opened.model
             if reranker is not None:
                 opened.reranker(reranker)
-    return create_app(main, compare=other, reranker=reranker, hybrid=hybrid, api_key=api_key)
+    return create_app(
+        main, compare=other, reranker=reranker, hybrid=hybrid, api_key=api_key,
+        hosts=allowed_hosts(host, allow_hosts),
+    )  # fmt: skip
 
 
 def serve(
@@ -62,6 +73,7 @@ def serve(
     host: str = "127.0.0.1",
     port: int = 8000,
     api_key: str | None = None,
+    allow_hosts: Sequence[str] = (),
     trust_remote_code: bool = False,
     device: str | None = None,
 ) -> None:
@@ -75,7 +87,7 @@ def serve(
             "serving on %s without --api-key: anyone who can reach this machine can search it", host
         )
     app = build_app(
-        index, compare=compare, reranker=reranker, hybrid=hybrid, api_key=api_key,
-        trust_remote_code=trust_remote_code, device=device,
+        index, compare=compare, reranker=reranker, hybrid=hybrid, api_key=api_key, host=host,
+        allow_hosts=allow_hosts, trust_remote_code=trust_remote_code, device=device,
     )  # fmt: skip
     uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -11,16 +11,22 @@ Routes (OpenAPI at /openapi.json, docs at /docs):
 
 Safety: page ids are looked up in the index, never joined into paths, and a page's stored image path
 must resolve (symlinks followed) inside the corpus folder; anything else is 404. With an API key,
-every ``/api`` call needs it (``X-API-Key`` header or ``api_key`` query parameter), else 401.
+every ``/api`` call needs it (``X-API-Key`` header or ``api_key`` query parameter), else 401; the web
+page sends it as the header only (images are fetched with it and shown from blob: URLs), so the key
+never appears in a URL, a server log or the browser history. A request whose ``Host`` header names
+another host than the one served (`allowed_hosts`) is refused (421): a web page from another site
+whose DNS name was rebound to 127.0.0.1 cannot read a server that listens on this machine only.
 """
 
 # No `from __future__ import annotations`: FastAPI reads the route signatures (local Annotated
 # aliases and dependencies) at runtime.
 
 import io
+import ipaddress
 import logging
 import secrets
 from collections import OrderedDict
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from threading import Lock
 from typing import TYPE_CHECKING, Annotated, Any, Literal
@@ -34,13 +40,76 @@ if TYPE_CHECKING:
 
     from pagefit.index.page_index import PageIndex
 
-__all__ = ["THUMBNAIL_PX", "create_app"]
+__all__ = ["LOOPBACK_HOSTS", "THUMBNAIL_PX", "allowed_hosts", "create_app", "host_allowed"]
 
 logger = logging.getLogger(__name__)
 
 STATIC = Path(__file__).parent / "static"
 THUMBNAIL_PX = 320
 _THUMBNAILS_KEPT = 512
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+_WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
+
+
+def _host_name(host: str) -> str:
+    """The host name of a Host header or address, lowercase, without port, brackets or final dot."""
+    host = host.strip().lower()
+    if host.startswith("["):  # [::1]:8000
+        host = host[1 : host.find("]")] if "]" in host else host[1:]
+    elif host.count(":") == 1:  # name:port (more colons: a bare IPv6 address)
+        host = host.split(":", 1)[0]
+    return host.rstrip(".")
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def allowed_hosts(bound: str, extra: Iterable[str] = ()) -> frozenset[str]:
+    """The Host header names a server bound to `bound` answers: that address, the loopback names when
+    it listens on loopback (or every address), and `extra` (``*``: any host, no check)."""
+    hosts = {_host_name(bound), *(_host_name(h) if h != "*" else "*" for h in extra)}
+    if _host_name(bound) in LOOPBACK_HOSTS | _WILDCARD_HOSTS:
+        hosts |= LOOPBACK_HOSTS
+    return frozenset(hosts)
+
+
+def host_allowed(header: str | None, allowed: frozenset[str]) -> bool:
+    """Whether a request's Host header names a host the server answers (see `allowed_hosts`).
+
+    On every address (0.0.0.0 / ::) an IP address is accepted too: a DNS-rebinding page reaches the
+    server through a DNS name, never an address.
+    """
+    if "*" in allowed:
+        return True
+    name = _host_name(header or "")
+    if not name:
+        return False
+    return name in allowed or (bool(allowed & _WILDCARD_HOSTS) and _is_ip(name))
+
+
+class _HostCheck:
+    """ASGI middleware refusing (421) requests addressed to a host the server does not answer."""
+
+    def __init__(self, app: Any, check: Callable[[str | None], bool]) -> None:
+        self.app, self.check = app, check
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            host = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"host"), None)
+            if not self.check(host):
+                from starlette.responses import JSONResponse
+
+                detail = (
+                    f"this server does not answer requests for host {host!r} (start serve with --allow-host)"
+                )
+                await JSONResponse({"detail": detail}, status_code=421)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class _Thumbnails:
@@ -77,6 +146,7 @@ def create_app(
     reranker: str | None = None,
     hybrid: str | None = None,
     api_key: str | None = None,
+    hosts: frozenset[str] = LOOPBACK_HOSTS,
 ) -> "FastAPI":
     """The app serving ``index`` (and ``compare`` side by side).
 
@@ -86,6 +156,7 @@ def create_app(
         reranker: a CrossEncoder reranking each index's top pages.
         hybrid: fusion with BM25 for both indexes: rrf, weighted or none (default: each index's own).
         api_key: when set, every /api call must present it.
+        hosts: the Host header names answered (`allowed_hosts`); others get 421.
     """
     from fastapi import Depends, FastAPI, HTTPException, Query, Request
     from fastapi.responses import FileResponse, Response
@@ -242,5 +313,6 @@ def create_app(
         return FileResponse(STATIC / "index.html", media_type="text/html")
 
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.add_middleware(_HostCheck, check=lambda host: host_allowed(host, hosts))
     app.state.indexes = indexes
     return app

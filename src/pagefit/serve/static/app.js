@@ -2,10 +2,18 @@
 (function () {
   "use strict";
   const $ = (id) => document.getElementById(id);
-  let apiKey = sessionStorage.getItem("pagefit-api-key") || new URLSearchParams(location.search).get("api_key") || "";
+  // The API key travels in the X-API-Key header only, never in a URL (URLs end up in server logs and the
+  // browser history). A key given in the page's own address is kept for the session and removed from it.
+  const given = new URLSearchParams(location.search);
+  let apiKey = given.get("api_key") || sessionStorage.getItem("pagefit-api-key") || "";
+  if (given.has("api_key")) {
+    sessionStorage.setItem("pagefit-api-key", apiKey);
+    given.delete("api_key");
+    history.replaceState(null, "", location.pathname + (given.toString() ? "?" + given : "") + location.hash);
+  }
   let hasCompare = false;
 
-  async function api(path) {
+  async function request(path) {
     const headers = apiKey ? { "X-API-Key": apiKey } : {};
     let response = await fetch(path, { headers });
     if (response.status === 401) {
@@ -17,11 +25,31 @@
       const body = await response.json().catch(() => ({}));
       throw new Error(typeof body.detail === "string" ? body.detail : response.status + " " + response.statusText);
     }
-    return response.json();
+    return response;
   }
 
-  function withKey(url) {
-    return apiKey ? url + (url.includes("?") ? "&" : "?") + "api_key=" + encodeURIComponent(apiKey) : url;
+  async function api(path) {
+    return (await request(path)).json();
+  }
+
+  // An image fetched with the key header, shown from a blob: URL (an <img src> cannot send a header).
+  const shown = new Map();
+  async function showImage(img, path) {
+    try {
+      const url = URL.createObjectURL(await (await request(path)).blob());
+      if (shown.has(img)) URL.revokeObjectURL(shown.get(img));
+      shown.set(img, url);
+      img.src = url;
+    } catch (error) {
+      img.alt = img.alt + " (" + error.message + ")";
+    }
+  }
+
+  function forgetImages(root) {
+    for (const img of root.querySelectorAll("img")) {
+      if (shown.has(img)) URL.revokeObjectURL(shown.get(img));
+      shown.delete(img);
+    }
   }
 
   function card(result, shared) {
@@ -29,9 +57,8 @@
     div.className = "result" + (shared ? " shared" : "");
     div.dataset.pageId = result.page_id;
     const img = document.createElement("img");
-    img.loading = "lazy";
     img.alt = result.page_id;
-    img.src = withKey(result.thumbnail);
+    showImage(img, result.thumbnail);
     div.appendChild(img);
     if (shared) {
       const badge = document.createElement("span");
@@ -70,7 +97,7 @@
   }
 
   function openPage(result) {
-    $("viewer-image").src = withKey(result.image);
+    showImage($("viewer-image"), result.image);
     $("viewer-caption").textContent = result.page_id + " — " + result.source + ", page " + result.page_number;
     $("viewer").showModal();
   }
@@ -85,6 +112,7 @@
     $("status").textContent = "searching…";
     try {
       const started = performance.now();
+      forgetImages(results);
       results.replaceChildren();
       if (hasCompare && $("compare").checked) {
         const both = await api("/api/compare?" + params);
