@@ -71,10 +71,13 @@ def test_mined_negatives_are_the_hardest_valid_pages(corpus_and_pairs, tmp_path,
     )
     mined = load_pairs(out)
     split_docs = {
-        s: set(json.loads((pairs_dir / PAIRS_META).read_text())[f"{s}_docs"]) for s in ("train", "eval")
+        s: set(json.loads((pairs_dir / PAIRS_META).read_text())[f"{s}_docs"]) for s in ("train", "validation", "eval")
     }
     assert split_docs["train"] and split_docs["eval"] and not split_docs["train"] & split_docs["eval"]
+    assert not split_docs["validation"] & (split_docs["train"] | split_docs["eval"])
     for name, split in mined.items():
+        if not len(split):  # e.g. the validation document is too short for 3 negatives beyond +-1 page
+            continue
         scores = _scores(model, split["query"], paths)
         for i, row in enumerate(split):
             pos = paths.index(row["image"])
@@ -160,7 +163,7 @@ def test_rows_without_enough_negatives_are_dropped_and_reported(corpus_and_pairs
     with pytest.raises(PagefitError, match="no training pair has"):
         mine(pairs_dir, corpus, model, tmp_path / "none", num_negatives=n_pages, show_progress=False)
     # A strict margin leaves some pairs short of negatives: they go, and the count says so.
-    result = mine(pairs_dir, corpus, model, tmp_path / "mined", num_negatives=4, range_max=6, relative_margin=0.3,
+    result = mine(pairs_dir, corpus, model, tmp_path / "mined", num_negatives=3, range_max=6, relative_margin=0.3,
                   exclude_neighbors=2, show_progress=False)  # fmt: skip
     assert sum(result.dropped.values()) > 0
     total = sum(len(s) for s in datasets.load_from_disk(str(pairs_dir)).values())
