@@ -418,3 +418,46 @@ def test_index_stores_the_fusion_tuned_by_eval(sample_corpus, tiny_clip_path, tm
         tmp_path / "nope.json",
     )
     assert bad.exit_code != 0
+
+
+def test_index_and_eval_use_the_fusion_saved_with_the_model(sample_corpus, sample_queries, tiny_clip_path, tmp_path,
+                                                            own_cache):  # fmt: skip
+    """`pagefit train` saves the fusion weight it tuned beside the model: `index --hybrid` stores it unless a flag
+    says otherwise, and `eval --hybrid weighted` fuses each model at its own saved weight (measured = deployed)."""
+    from pagefit.evaluation import evaluate
+    from pagefit.evaluation.fusion import FusionConfig, save_model_fusion
+
+    model = tmp_path / "model"
+    shutil.copytree(tiny_clip_path, model)
+    save_model_fusion(model, FusionConfig(weight=0.8, tuned_on="validation split (5 queries)"))
+    out = tmp_path / "idx"
+    result = _cli("index", sample_corpus, "--model", model, "--out", out, "--hybrid", "--no-progress")
+    assert result.exit_code == 0, result.output
+    fusion = read_manifest(out).hybrid.fusion
+    assert (fusion.method, fusion.weight, fusion.tuned_on) == (
+        "weighted",
+        0.8,
+        "validation split (5 queries)",
+    )
+    assert "model 0.8, BM25 0.2, tuned on the validation split" in " ".join(result.output.split())
+    flagged = _cli("index", sample_corpus, "--model", model, "--out", tmp_path / "idx2", "--hybrid",
+                   "--fusion-weight", 0.3, "--no-progress")  # fmt: skip
+    assert flagged.exit_code == 0 and read_manifest(tmp_path / "idx2").hybrid.fusion.weight == 0.3
+
+    report = evaluate(
+        sample_corpus, sample_queries, {"m": str(model)}, hybrid="weighted", show_progress=False
+    )
+    entry = next(m for m in report.models if m.name == "hybrid(bm25+m)")
+    assert entry.settings["fusion"]["weight"] == 0.8
+    fixed = evaluate(sample_corpus, sample_queries, {"m": str(model)}, hybrid="weighted", fusion_weight=0.8,
+                     show_progress=False)  # fmt: skip
+    again = next(m for m in fixed.models if m.name == "hybrid(bm25+m)")
+    assert again.metrics == entry.metrics  # the saved weight is exactly weight 0.8
+    # what index --hybrid serves ranks as the eval entry: the same pages, query by query
+    opened = open_index(out)
+    from pagefit.queries import read_queries
+
+    for q, (qid, record) in zip(read_queries(sample_queries), report.per_query.items(), strict=True):
+        assert record.query == q.query, qid
+        served = [r["page_id"] for r in opened.search(q.query, k=10, hybrid="weighted")["results"]]
+        assert served == record.results["hybrid(bm25+m)"].top[: len(served)]

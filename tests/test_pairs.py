@@ -510,3 +510,31 @@ def test_model_free_drops_are_recorded_with_their_split(corpus, tmp_path):
     assert counts == result.filtered == {"mentions_the_page": 12, "too_short": 12, "ambiguous": 12}
     assert {d["split"] for d in dropped} == {"train", "validation", "eval"}
     assert result.train_queries + result.validation_queries + result.eval_queries == 12
+
+
+def test_held_out_splits_hold_no_copies_of_the_page(corpus, tmp_path):
+    """Spans and keyword crops train, but the eval and validation splits measure queries people type: the
+    copies of their pages are dropped there (recorded), unless --eval-copy-kinds keeps them."""
+    from pagefit.querygen.text import COPY_KINDS
+
+    result = pairs(
+        corpus, tmp_path / "p", generate="text", per_page=4, eval_fraction=0.25, seed=3, show_progress=False
+    )
+    rows = [json.loads(x) for x in (tmp_path / "p" / "queries.jsonl").read_text().splitlines()]
+    held = [q for q in rows if q["split"] in ("eval", "validation")]
+    assert held and not [q for q in held if q["kind"] in COPY_KINDS]
+    assert {q["kind"] for q in rows if q["split"] == "train"} >= COPY_KINDS  # they still train
+    dropped = [json.loads(x) for x in (tmp_path / "p" / DROPPED).read_text().splitlines()]
+    copies = [d for d in dropped if d["reason"] == "copy_kind_held_out"]
+    assert copies and {d["split"] for d in copies} <= {"eval", "validation"}
+    assert all(d["kind"] in COPY_KINDS for d in copies) and result.filtered["copy_kind_held_out"] == len(
+        copies
+    )
+    assert {q.query for q in read_queries(tmp_path / "p" / EVAL_QUERIES)} == {q["query"] for q in held
+                                                                             if q["split"] == "eval"}  # fmt: skip
+    kept = pairs(corpus, tmp_path / "k", generate="text", per_page=4, eval_fraction=0.25, seed=3,
+                 eval_copy_kinds=True, show_progress=False)  # fmt: skip
+    rows = [json.loads(x) for x in (tmp_path / "k" / "queries.jsonl").read_text().splitlines()]
+    assert {
+        q["kind"] for q in rows if q["split"] == "eval"
+    } & COPY_KINDS and "copy_kind_held_out" not in kept.filtered

@@ -104,7 +104,7 @@ class PairsConfig(BaseModel):
     generate: str | None = None
     per_page: int = 3
     eval_fraction: float = 0.2
-    validation_fraction: float = 0.1
+    validation_fraction: float = 0.2
     eval_copy_kinds: bool = False
     seed: int = 0
     filter_model: str | None = None
@@ -400,7 +400,7 @@ def pairs(
     generate: GeneratorName | QueryGenerator | None = None,
     per_page: int = 3,
     eval_fraction: float = 0.2,
-    validation_fraction: float = 0.1,
+    validation_fraction: float = 0.2,
     eval_copy_kinds: bool = False,
     seed: int = 0,
     filter_model: str | SentenceTransformer | None = None,
@@ -419,7 +419,8 @@ def pairs(
         per_page: synthetic queries per page (before filtering).
         eval_fraction: share of the queries whose documents go to the eval split (the closest whole
             documents allow; a warning when off by more than half).
-        validation_fraction: share of the train queries whose documents form the validation split
+        validation_fraction: share of the train queries (those a held-out split can hold: no copy kinds)
+            whose documents form the validation split
             (whole documents, carved from the train split's): `pagefit train` selects its checkpoint
             and fusion weight on it, never on the eval split. 0: no validation split.
         eval_copy_kinds: keep the generator's copy kinds (crops of the page: spans, keyword bags) in
@@ -487,13 +488,20 @@ def pairs(
     page_doc = dict(zip(table["page_id"], table["doc_id"], strict=True))
     links = duplicate_links(table["page_id"], table["doc_id"], table["image_hash"], table["text"],
                             targeted={p for q in all_queries for p in q.page_ids})  # fmt: skip
-    eval_docs = eval_documents(all_queries, page_doc, eval_fraction, seed, links=links)
+    # Held-out splits hold no copies of the page (spans, keyword crops), so the shares count the queries they
+    # can hold: the eval split gets `eval_fraction` of those, the validation split `validation_fraction` of
+    # the rest (all queries count when every one is a copy).
+    copy_kinds = frozenset() if eval_copy_kinds else getattr(generator, "copy_kinds", frozenset())
+    countable = [q for q in all_queries if not _is_copy(q, copy_kinds)] or all_queries
+    eval_docs = eval_documents(countable, page_doc, eval_fraction, seed, links=links)
     train_q = [q for q in all_queries if page_doc[q.page_ids[0]] not in eval_docs]
     eval_q = [q for q in all_queries if page_doc[q.page_ids[0]] in eval_docs]
-    val_docs = validation_documents(train_q, page_doc, validation_fraction, seed, links=links)
+    n_eval = sum(page_doc[q.page_ids[0]] in eval_docs for q in countable)
+    achieved = _achieved_fraction(len(countable) - n_eval, n_eval, eval_fraction)
+    train_countable = [q for q in countable if page_doc[q.page_ids[0]] not in eval_docs]
+    val_docs = validation_documents(train_countable, page_doc, validation_fraction, seed, links=links)
     val_q = [q for q in train_q if page_doc[q.page_ids[0]] in val_docs]
     train_q = [q for q in train_q if page_doc[q.page_ids[0]] not in val_docs]
-    copy_kinds = frozenset() if eval_copy_kinds else getattr(generator, "copy_kinds", frozenset())
     eval_q, eval_copies = _without_copies(eval_q, copy_kinds)
     val_q, val_copies = _without_copies(val_q, copy_kinds)
 
@@ -535,12 +543,17 @@ def pairs(
     docs = {"train": sorted(d for g in groups if not g & held for d in g), "validation": sorted(val_docs),
             "eval": sorted(eval_docs)}  # fmt: skip
     splits = {"train": train_q, "validation": val_q, "eval": eval_q}
-    return _write(out, config, table, splits, docs, filtered, failures, dropped, start)
+    return _write(out, config, table, splits, docs, filtered, failures, dropped, start, achieved)
+
+
+def _is_copy(query: Query, copy_kinds: frozenset[str]) -> bool:
+    """A synthetic query of a copy kind (a crop of its page): it may train, never stand in a held-out split."""
+    return query.kind in copy_kinds and getattr(query, "origin", "user") != "user"
 
 
 def _without_copies(queries: list[Query], copy_kinds: frozenset[str]) -> tuple[list[Query], list[Query]]:
     """(kept, dropped): synthetic queries of a copy kind (a crop of the page) leave a held-out split."""
-    dropped = [q for q in queries if q.kind in copy_kinds and getattr(q, "origin", "user") != "user"]
+    dropped = [q for q in queries if _is_copy(q, copy_kinds)]
     gone = {id(q) for q in dropped}
     return [q for q in queries if id(q) not in gone], dropped
 
@@ -574,6 +587,7 @@ def _write(
     failures: list[dict[str, Any]],
     dropped: list[dict[str, Any]],
     start: float,
+    achieved: float,
 ) -> PairsResult:
     import datasets
 
@@ -586,7 +600,6 @@ def _write(
     # Synthetic queries by kind; the user's own all count as "user" (whatever "kind" their file gives).
     every = train_q + val_q + eval_q
     kinds = Counter(q.kind if getattr(q, "origin", "user") != "user" else "user" for q in every)
-    achieved = _achieved_fraction(len(train_q) + len(val_q), len(eval_q), config.eval_fraction)
     result = PairsResult(
         out=out, train_rows=len(dsd["train"]), eval_rows=len(dsd["eval"]), train_queries=len(train_q),
         eval_queries=len(eval_q), train_docs=docs["train"], eval_docs=docs["eval"], pages=len(table),

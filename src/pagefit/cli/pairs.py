@@ -47,7 +47,7 @@ def pairs_command(
             help="Share of the train queries (whole documents) held out as the validation split, on which "
             "`pagefit train` selects its checkpoint and fusion weight (0: none)."
         ),
-    ] = 0.1,
+    ] = 0.2,
     eval_copy_kinds: Annotated[
         bool,
         typer.Option(
