@@ -1,4 +1,4 @@
-"""Realistic sample documents for tests and `pagefit demo`, generated locally and deterministically.
+"""Realistic sample documents for tests, generated locally and deterministically.
 
 `write_sample_documents` writes several multi-page PDF reports (born-digital: each page has a heading, prose,
 a table and a chart, with an extractable text layer), optionally a scanned memo (PNG, no text layer) and a
@@ -30,7 +30,6 @@ __all__ = [
     "sample_text_lines",
     "write_image_variants",
     "write_sample_documents",
-    "write_sample_manuals",
 ]
 
 logger = logging.getLogger(__name__)
@@ -136,28 +135,6 @@ def _draw_chart(ax, chart: Chart, rng: random.Random) -> None:
     ax.set_axisbelow(True)
     for side in ("top", "right"):
         ax.spines[side].set_visible(False)
-
-
-def _render_manual_page(doc: Doc, page: Page, number: int, rng: random.Random):
-    """A service-manual page: a dark header band, table first, prose beside a small chart."""
-    from matplotlib.figure import Figure
-    from matplotlib.patches import Rectangle
-
-    fig = Figure(figsize=_PAGE_INCHES)
-    fig.add_artist(Rectangle((0, 0.93), 1, 0.07, color="#2b2b2b", transform=fig.transFigure))
-    fig.text(0.06, 0.962, doc.entity.upper(), fontsize=13, color="white", va="center")
-    fig.text(0.94, 0.962, "SERVICE MANUAL", fontsize=9, color="#f2c14e", va="center", ha="right")
-    fig.text(0.06, 0.9, f"Section {number} \u2014 {page.heading}", fontsize=15, color="#8c2f1b", va="top")
-    y = _draw_table(fig, page.table, 0.85)
-    ax = fig.add_axes((0.56, max(0.08, y - 0.36), 0.36, 0.28))
-    _draw_chart(ax, page.chart, rng)
-    text_y = y - 0.02
-    for paragraph in page.paragraphs:
-        lines = textwrap.wrap(paragraph, 50, break_on_hyphens=False, break_long_words=False)
-        fig.text(0.06, text_y, "\n".join(lines), fontsize=9.5, va="top", linespacing=1.4)
-        text_y -= (len(lines) * 9.5 * 1.4 + 9) / (72 * _PAGE_INCHES[1])
-    fig.text(0.06, 0.025, f"{doc.short} rev. {doc.year} | {number}", fontsize=8, color="0.4")
-    return fig
 
 
 def _render_page(doc: Doc, page: Page, number: int, rng: random.Random):
@@ -333,43 +310,6 @@ def write_sample_documents(
     atomic_write_text(queries_path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in queries))
     logger.info("wrote %d PDFs, %d images and %d queries to %s", len(pdfs), len(images), len(queries), root)
     return SampleDocs(root, docs_dir, pdfs, images, queries_path, queries)
-
-
-def write_sample_manuals(
-    out_dir: str | os.PathLike[str], *, n_manuals: int = 4, pages_per_manual: int = 5, seed: int = 0
-) -> SampleDocs:
-    """Write service manuals (the demo's held-out genre, `pagefit.demo.manuals`) and their questions.
-
-    Args:
-        out_dir: Output folder; manuals go to `out_dir/docs`, questions to `out_dir/queries.jsonl`.
-        n_manuals: Number of PDF manuals.
-        pages_per_manual: Pages per manual (at most 5 sections).
-        seed: Seed of every name, number and layout choice.
-    """
-    from pagefit.demo.manuals import plan_manuals
-
-    root = Path(out_dir)
-    docs_dir = root / "docs"
-    docs_dir.mkdir(parents=True, exist_ok=True)
-    rng = random.Random(f"manuals-{seed}")
-    manuals = plan_manuals(n_manuals, pages_per_manual, rng, Names(rng))
-    pdfs, records = [], []
-    for doc in manuals:
-        path = docs_dir / f"{doc.stem}.pdf"
-        _write_pdf(doc, path, rng, render=_render_manual_page)
-        pdfs.append(path)
-        for number, page in enumerate(doc.pages, start=1):
-            records += [
-                (f"{doc.stem}#p{number}", q) for q in rng.sample(page.queries, min(2, len(page.queries)))
-            ]
-    queries = [
-        {"query_id": f"m{i:04d}", "query": q.query, "page_id": page_id, "kind": q.kind, "answer": q.answer}
-        for i, (page_id, q) in enumerate(records, start=1)
-    ]
-    queries_path = root / "queries.jsonl"
-    atomic_write_text(queries_path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in queries))
-    logger.info("wrote %d manuals and %d questions to %s", len(pdfs), len(queries), root)
-    return SampleDocs(root, docs_dir, pdfs, [], queries_path, queries)
 
 
 # ------------------------------------------------------------------------------------------- image variants
