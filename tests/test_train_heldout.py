@@ -161,3 +161,45 @@ def test_passages_follow_the_flag_and_the_model(ocr_minilm, tiny_clip_path, capl
     assert _heldout_passages(config(), clip) is None
     assert _heldout_passages(config(passages=True), clip) is None
     assert "reads page pixels" in caplog.text
+
+
+def test_the_eval_split_is_reported_per_query_kind(tmp_path):
+    """Per kind (question, heading, ...): the eval split's NDCG@10 of the model alone and fused with BM25, before
+    and after training, each equal to a held-out evaluation over that kind's queries alone."""
+    from dataclasses import replace
+
+    from pagefit.evaluation.fusion import FusionConfig
+    from pagefit.models import load_model
+    from pagefit.passages import PassageConfig
+    from pagefit.train import train
+    from pagefit.train.config import resolve_train_config
+    from pagefit.train.data import build_evaluator, load_train_data
+    from test_pairs import TOPICS, make_corpus, topic_docs
+
+    corpus = make_corpus(tmp_path / "corpus", topic_docs())
+    pairs(
+        corpus,
+        tmp_path / "pairs",
+        generate="text",
+        per_page=4,
+        eval_fraction=0.3,
+        seed=1,
+        show_progress=False,
+    )
+    result = train(data=str(tmp_path / "pairs"), output=str(tmp_path / "m"), max_steps=1, batch_size=4,
+                   eval_every=1, save_every=1, show_progress=False)  # fmt: skip
+    by_kind = result.summary["selection"]["eval_by_kind"]
+    data = load_train_data(resolve_train_config(overrides={"data": str(tmp_path / "pairs")}))
+    assert set(by_kind["final"]) == set(data.heldout.kinds.values()) and len(TOPICS) > 1
+    fusion = FusionConfig.model_validate(result.summary["fusion"])
+    for stage, model in (("base", load_model("ocr-minilm", device="cpu")), ("final", result.model)):
+        for kind, numbers in by_kind[stage].items():
+            ids = {q for q, k in data.heldout.kinds.items() if k == kind}
+            only = replace(data.heldout, queries={q: t for q, t in data.heldout.queries.items() if q in ids},
+                           relevant={q: r for q, r in data.heldout.relevant.items() if q in ids})  # fmt: skip
+            check = build_evaluator(None, batch_size=8, heldout=only, name="k", passages=PassageConfig(),
+                                    fusion=fusion if stage == "final" else FusionConfig())  # fmt: skip
+            got = check(model)
+            assert numbers["queries"] == len(ids)
+            assert numbers["ndcg@10"] == pytest.approx(got["k_cosine_ndcg@10"], abs=1e-4)
+            assert numbers["hybrid_ndcg@10"] == pytest.approx(got["k_hybrid_ndcg@10"], abs=1e-4)

@@ -138,12 +138,15 @@ def _run(config: TrainConfig, resume_from: str | None) -> TrainResult:
     is_main = trainer.accelerator.is_main_process
     if is_main:
         save_train_config(config, out)
-    base = _base_metrics(trainer, reported, out, resume_from)
+    kinds = data.heldout.kinds if data.heldout is not None else {}
+    base = _base_metrics(trainer, reported, out, resume_from, kinds)
     output = trainer.train(resume_from_checkpoint=resume_from)
     last = _metrics(final_evaluation(trainer), trainer.model, VALIDATION_NAME)
     selection = _select_best(trainer, base.get("validation", {}), last)
     fusion = _tune_fusion(config, trainer.model, evaluator, reported) if is_main else None
     final = _metrics(reported(trainer.model), trainer.model, EVALUATOR_NAME, prefix="") if reported else {}
+    if final and (by_kind := _by_kind(reported, trainer.model, kinds)):
+        selection["eval_by_kind"] = {"base": base.get("eval_by_kind", {}), "final": by_kind}
     if selection["improved"] is None and final and base.get("eval"):  # nothing was selected: the last step
         selection["improved"] = _beats(final, base["eval"], config.select_on)
     by_dim = _metrics_by_dim(trainer, reported, config.matryoshka_dims) if is_main and reported else {}
@@ -290,12 +293,22 @@ def _metrics(
     return metrics
 
 
+def _by_kind(
+    evaluator: Any, model: SentenceTransformer, kinds: dict[str, str]
+) -> dict[str, dict[str, float]]:
+    """NDCG@10 per query kind on the eval split (model alone and fused), where the evaluator scores itself."""
+    if not kinds or not hasattr(evaluator, "ndcg_by_kind"):
+        return {}
+    return evaluator.ndcg_by_kind(model, kinds)
+
+
 def _base_metrics(
     trainer: SentenceTransformerTrainer,
     reported: InformationRetrievalEvaluator | None,
     out: Path,
     resume_from: str | None,
-) -> dict[str, dict[str, float]]:
+    kinds: dict[str, str],
+) -> dict[str, Any]:
     """The untrained model's metrics on the validation and eval splits (read back from the first run's
     record when resuming)."""
     import json
@@ -311,6 +324,8 @@ def _base_metrics(
         base["validation"] = _metrics(trainer.evaluate(), trainer.model, VALIDATION_NAME)
     if reported is not None:
         base["eval"] = _metrics(reported(trainer.model), trainer.model, EVALUATOR_NAME, prefix="")
+        if by_kind := _by_kind(reported, trainer.model, kinds):
+            base["eval_by_kind"] = by_kind
     if trainer.accelerator.is_main_process and base:
         atomic_write_json(path, base)
     return base

@@ -123,6 +123,7 @@ def _selection_lines(summary: dict[str, Any]) -> list[str]:
         tuned = f", chosen on the {fusion['tuned_on']}" if fusion.get("tuned_on") else ""
         lines += ["", f"Hybrid search weight of this model: {fusion['weight']:g} (BM25 {1 - fusion['weight']:g}){tuned}; "
                   "saved in `pagefit_fusion.json`, which `pagefit index --hybrid`, `eval --hybrid` and `serve` use."]  # fmt: skip
+    lines += _kind_lines(selection.get("eval_by_kind") or {})
     if summary.get("improved") is False:
         lines += [
             "",
@@ -130,6 +131,25 @@ def _selection_lines(summary: dict[str, Any]) -> list[str]:
             "step anyway, and it is NOT better than the base model: keep using the base model, or change the "
             "data or recipe and train again.",
         ]
+    return lines
+
+
+def _kind_lines(by_kind: dict[str, Any]) -> list[str]:
+    """NDCG@10 per query kind on the eval split, base -> finetuned, alone and fused with BM25."""
+    final = by_kind.get("final") or {}
+    if not final:
+        return []
+    base = by_kind.get("base") or {}
+    lines = [
+        "",
+        "| Query kind | Queries | NDCG@10 base -> finetuned | Hybrid base -> finetuned |",
+        "|:--|--:|--:|--:|",
+    ]
+    for kind, after in final.items():
+        before = base.get(kind, {})
+        alone = f"{_fmt(before.get('ndcg@10'))} -> {_fmt(after.get('ndcg@10'))}"
+        fused = f"{_fmt(before.get('hybrid_ndcg@10'))} -> {_fmt(after.get('hybrid_ndcg@10'))}"
+        lines.append(f"| {kind} | {after.get('queries', '?')} | {alone} | {fused} |")
     return lines
 
 

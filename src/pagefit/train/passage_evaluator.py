@@ -156,16 +156,30 @@ class PassageRetrievalEvaluator(InformationRetrievalEvaluator):
         sparse = sparse_as_retrieved(self.bm25_scores())
         return fuse([dense, sparse], fusion or self.fusion, tie_order=self.tie_order())
 
-    def mean_ndcg(self, scores: np.ndarray) -> float:
-        """Mean NDCG@10 of a (queries, pages) score matrix over this evaluator's queries (eval's metric)."""
+    def mean_ndcg(self, scores: np.ndarray, only: set[str] | None = None) -> float:
+        """Mean NDCG@10 of a (queries, pages) score matrix over this evaluator's queries (eval's metric),
+        or over the query ids in `only`."""
         from pagefit.evaluation.metrics import PRIMARY_METRIC, query_metrics, rank_pages
 
         ranked = rank_pages(scores, self.tie_order())
         values = [
             query_metrics([self.corpus_ids[i] for i in row], self.relevant_docs[qid])[PRIMARY_METRIC]
             for qid, row in zip(self.queries_ids, ranked, strict=True)
+            if only is None or qid in only
         ]
         return float(np.mean(values)) if values else 0.0
+
+    def ndcg_by_kind(self, model: SentenceTransformer, kinds: dict[str, str]) -> dict[str, dict[str, float]]:
+        """NDCG@10 per query kind, of the model alone and (where the pages have text) fused with BM25."""
+        dense = self.dense_scores(model)
+        fused = self.fused_scores(dense) if self.fuses else None
+        out: dict[str, dict[str, float]] = {}
+        for kind in sorted(set(kinds.values())):
+            ids = {q for q, k in kinds.items() if k == kind}
+            out[kind] = {"queries": len(ids), "ndcg@10": round(self.mean_ndcg(dense, ids), 6)}
+            if fused is not None:
+                out[kind][f"{HYBRID}_ndcg@10"] = round(self.mean_ndcg(fused, ids), 6)
+        return out
 
     def _embed(self, model: SentenceTransformer, inputs: list[Any], kind: str, name: Any, prompt: Any) -> Any:
         return (
