@@ -324,9 +324,16 @@ def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def load_pairs_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The `pagefit_pairs.json` of a pairs or mined folder ({} when absent)."""
+    """The `pagefit_pairs.json` of a pairs or mined folder ({} when absent); a folder that a killed run
+    left under its aside name (between the two renames of `publish`) is put back first."""
     import json
 
+    from pagefit._io import recover_out
+
+    try:
+        recover_out(Path(path))
+    except OSError as e:  # a read-only place: read what is there
+        logger.debug("could not recover %s: %s", path, e)
     meta = Path(path) / PAIRS_META
     if not meta.is_file():
         return {}
@@ -356,11 +363,12 @@ def load_pairs(
     import datasets
 
     path = Path(path)
+    meta = load_pairs_meta(path)  # (recovers a folder a killed run left aside)
     if not (path / "dataset_dict.json").is_file():
         from pagefit._kinds import wrong_folder
 
         raise wrong_folder(path, "pairs")
-    root = Path(corpus) if corpus is not None else Path(load_pairs_meta(path).get("corpus") or path)
+    root = Path(corpus) if corpus is not None else Path(meta.get("corpus") or path)
     with quiet_datasets():
         dsd = datasets.load_from_disk(str(path))
     missing: set[str] = set()
