@@ -143,7 +143,8 @@ def _run(config: TrainConfig, resume_from: str | None) -> TrainResult:
     output = trainer.train(resume_from_checkpoint=resume_from)
     last = _metrics(final_evaluation(trainer), trainer.model, VALIDATION_NAME)
     selection = _select_best(trainer, base.get("validation", {}), last)
-    fusion = _tune_fusion(config, trainer.model, evaluator, reported) if is_main else None
+    user_written = data.validation_heldout is not None and data.validation_heldout.user_queries > 0
+    fusion = _tune_fusion(config, trainer.model, evaluator, reported, user_written) if is_main else None
     final = _metrics(reported(trainer.model), trainer.model, EVALUATOR_NAME, prefix="") if reported else {}
     if final and (by_kind := _by_kind(reported, trainer.model, kinds)):
         selection["eval_by_kind"] = {"base": base.get("eval_by_kind", {}), "final": by_kind}
@@ -202,14 +203,17 @@ def _tune_fusion(
     model: SentenceTransformer,
     validation: InformationRetrievalEvaluator | None,
     reported: InformationRetrievalEvaluator | None,
+    user_written: bool = False,
 ) -> dict[str, Any] | None:
     """The model's weight in the BM25 fusion, chosen on the validation split (never on the eval split) when
-    `tune_fusion` is on, else `fusion_weight`; the reported evaluator then fuses with it. None when no
-    held-out pages have text (no fusion is measured)."""
+    `tune_fusion` says so (by default: when the validation queries are the user's own), else
+    `fusion_weight`; the reported evaluator then fuses with it. None when no held-out pages have text
+    (no fusion is measured)."""
     from pagefit.evaluation.fusion import FusionConfig, tune_weight
 
     fusion = FusionConfig(weight=config.fusion_weight)
-    if config.tune_fusion and getattr(validation, "fuses", False):
+    tune = config.tune_fusion if config.tune_fusion is not None else user_written
+    if tune and getattr(validation, "fuses", False):
         from pagefit.evaluation.fusion import sparse_as_retrieved
 
         dense = validation.dense_scores(model)

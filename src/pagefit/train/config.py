@@ -143,10 +143,12 @@ class TrainConfig(BaseModel):
         description="What checkpoint selection maximises on the validation split: NDCG@10 of the model "
         "fused with BM25 (`index --hybrid`, when the pages have text) or of the model alone.",
     )
-    tune_fusion: bool = Field(
-        True,
-        description="Choose the model's weight in the BM25 fusion on the validation split and save it with "
-        "the model (`index`, `eval` and `serve` use it by default).",
+    tune_fusion: bool | None = Field(
+        None,
+        description="Choose the model's weight in the BM25 fusion on the validation split; the weight is saved "
+        "with the model either way (`index`, `eval` and `serve` use it). Default: only when the validation "
+        "queries are your own: synthetic ones are built from page text and pull the weight towards BM25 "
+        "(devset: tuned on them 0.2, hybrid NDCG@10 0.856 against 0.873 at 0.5).",
     )
     fusion_weight: float = Field(
         0.5, ge=0.0, le=1.0, description="The model's weight in the BM25 fusion when it is not tuned."

@@ -68,6 +68,7 @@ class HeldOut:
     twins_added: int = 0
     texts: dict[str, str] = field(default_factory=dict)  # page id -> the corpus' page text (for BM25)
     kinds: dict[str, str] = field(default_factory=dict)  # query id -> its kind (question, heading, ...)
+    user_queries: int = 0  # how many of the queries the user wrote (the rest: a generator's)
 
 
 @dataclass
@@ -290,32 +291,32 @@ def prepare_split(ds: datasets.Dataset, root: Path | None, where: str, limit: in
     return _resolve_paths(ds, columns, root, where)
 
 
-def _query_kinds(folder: Path, split: str) -> dict[str, str]:
-    """Query text -> kind, for the queries of `split` that queries.jsonl records with one."""
+def _query_records(folder: Path, split: str) -> dict[str, dict[str, Any]]:
+    """Query text -> its queries.jsonl record (kind, origin), for the queries of `split`."""
     import json
 
     path = folder / "queries.jsonl"
     if not path.is_file():
         return {}
-    kinds = {}
+    records = {}
     for line in path.read_text(encoding="utf-8").splitlines():
         row = json.loads(line) if line.strip() else {}
-        if row.get("split") == split and row.get("kind"):
-            kinds[row["query"]] = row["kind"]
-    return kinds
+        if row.get("split") == split:
+            records[row["query"]] = row
+    return records
 
 
 def _eval_queries(
     folder: Path, raw_eval: datasets.Dataset | None, split: str = "eval"
-) -> dict[str, tuple[list[str], str | None]]:
-    """Held-out query text -> (relevant page ids, kind): the folder's eval_queries.jsonl (validation_queries.jsonl
+) -> dict[str, tuple[list[str], dict[str, Any]]]:
+    """Held-out query text -> (relevant page ids, queries.jsonl record): the folder's eval_queries.jsonl (validation_queries.jsonl
     for the validation split: every query of the split, also those `mine` dropped for lack of
     negatives), else the split's rows."""
     from pagefit.pairs import EVAL_QUERIES, VALIDATION_QUERIES
     from pagefit.queries import read_queries
 
     found: dict[str, list[str]] = {}
-    kinds = _query_kinds(folder, split)
+    records = _query_records(folder, split)
     path = folder / (VALIDATION_QUERIES if split == "validation" else EVAL_QUERIES)
     if path.is_file() and path.stat().st_size:
         for q in read_queries(path):
@@ -323,7 +324,7 @@ def _eval_queries(
     elif raw_eval is not None and "page_id" in raw_eval.column_names:
         for text, pid in zip(raw_eval["query"], raw_eval["page_id"], strict=True):
             found.setdefault(text, []).append(pid)
-    return {text: (pages, kinds.get(text)) for text, pages in found.items()}
+    return {text: (pages, records.get(text, {})) for text, pages in found.items()}
 
 
 def load_heldout(
@@ -386,8 +387,8 @@ def load_heldout(
     ids = [table["page_id"][i] for i in keep]
     corpus = {pid: paths[i] for pid, i in zip(ids, keep, strict=True)}
     twins = twins_by_page(ids, [table["image_hash"][i] for i in keep])
-    queries, relevant, kinds, added, missing = {}, {}, {}, 0, 0
-    for n, (text, (pages, kind)) in enumerate(wanted.items()):
+    queries, relevant, kinds, added, missing, users = {}, {}, {}, 0, 0, 0
+    for n, (text, (pages, record)) in enumerate(wanted.items()):
         known = [p for p in dict.fromkeys(pages) if p in corpus]
         if not known:
             missing += 1
@@ -395,8 +396,9 @@ def load_heldout(
         expanded = expand_with_twins(known, twins)
         added += len(expanded) - len(known)
         queries[f"q{n}"], relevant[f"q{n}"] = text, set(expanded)
-        if kind:
-            kinds[f"q{n}"] = kind
+        if record.get("kind"):
+            kinds[f"q{n}"] = record["kind"]
+        users += record.get("origin", "user") == "user"
     if missing:
         logger.warning(
             "%d eval quer(ies) have no relevant page in %s: left out of evaluation", missing, description
@@ -408,7 +410,7 @@ def load_heldout(
         queries, relevant = {q: queries[q] for q in chosen}, {q: relevant[q] for q in chosen}
     texts = table["text"] if "text" in table.column_names else [""] * len(table)
     page_texts = {table["page_id"][i]: texts[i] or "" for i in keep}
-    return HeldOut(queries, corpus, relevant, description, added, page_texts, kinds)
+    return HeldOut(queries, corpus, relevant, description, added, page_texts, kinds, users)
 
 
 def load_train_data(config: TrainConfig) -> TrainData:
