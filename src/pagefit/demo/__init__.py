@@ -165,7 +165,8 @@ def _train_road(steps, console, shipped, root: Path, corpus: Path, size: _Size, 
               show_progress=show_progress)  # fmt: skip
     held = steps.run("ingest (held out)", f"{len(shipped.heldout)} held-out PDFs join the corpus, after mining",
                      ingest, shipped.heldout, corpus, ocr=ocr, show_progress=show_progress)  # fmt: skip
-    console.print(f"{held.pages} held-out pages; {len(shipped.questions)} hand-written questions about them")
+    console.print(f"{held.pages - ingested.pages} held-out pages; {len(shipped.questions)} hand-written "
+                  "questions about them")  # fmt: skip
     model_dir = root / "model"
     shutil.rmtree(model_dir, ignore_errors=True)  # the demo retrains from the base model every run
     steps.run("train", f"finetune {BASE_MODEL} (the ocr-minilm preset) on the mined pairs", train,
