@@ -50,12 +50,40 @@ def test_ties_follow_the_given_order_and_weights_at_the_ends():
     assert np.argsort(-only_dense[0], kind="stable")[:3].tolist() == [2, 0, 1]
 
 
+def test_keyword_like_queries_are_short_and_have_no_stopword():
+    from pagefit.evaluation.fusion import keyword_like
+
+    for query in ("node color HSV hexadecimal RGB", "hurdle.control", "zeroinfl dist argument", "E34"):
+        assert keyword_like(query), query
+    for query in ("How does a hurdle model handle zero counts?", "the colour scale of the investment plot",
+                  "two cubes side by side with open circles for every named colour"):  # fmt: skip
+        assert not keyword_like(query), query
+    assert not keyword_like("Rechnung für den Kunden", "de") and keyword_like(
+        "Rechnung Lieferschein Kunde", "de"
+    )
+
+
+def test_keyword_queries_get_their_own_weight_query_by_query():
+    from pagefit.evaluation.fusion import keyword_like
+
+    queries = ["harbor cranes", "which cranes lift the containers in the harbor"]
+    assert [keyword_like(q) for q in queries] == [True, False]
+    dense, bm25 = np.vstack([DENSE, DENSE]), sparse_as_retrieved(np.vstack([BM25, BM25]))
+    config = FusionConfig(weight=0.7, keyword_weight=0.2)
+    fused = fuse([dense, bm25], config, queries=queries)
+    for row, weight in ((0, 0.2), (1, 0.7)):  # each row as a plain weighted fusion at its own weight
+        alone = fuse([DENSE, sparse_as_retrieved(BM25)], FusionConfig(weight=weight))
+        np.testing.assert_allclose(fused[row], alone[0], rtol=1e-6)
+    sentences = fuse([dense, bm25], config)  # without the texts every query is weighed as a sentence
+    np.testing.assert_allclose(sentences[0], fused[1], rtol=1e-6)
+
+
 def test_tune_weight_picks_the_best_weight_on_the_grid():
     # The relevant page (1) wins only when BM25 weighs at least half.
     def score(fused: np.ndarray) -> float:
         return float(np.argmax(fused[0]) == 1)
 
-    weight, grid = tune_weight(DENSE, sparse_as_retrieved(BM25), score, FusionConfig())
+    weight, grid = tune_weight(DENSE, sparse_as_retrieved(BM25), score, FusionConfig(keyword_weight=None))
     assert set(grid) == {f"{w / 10:.2f}" for w in range(11)}
     assert grid["0.00"] == 1.0 and grid["1.00"] == 0.0
     assert weight == 0.5  # ties go to the weight closest to 0.5

@@ -429,30 +429,34 @@ def test_index_and_eval_use_the_fusion_saved_with_the_model(sample_corpus, sampl
 
     model = tmp_path / "model"
     shutil.copytree(tiny_clip_path, model)
-    save_model_fusion(model, FusionConfig(weight=0.8, tuned_on="validation split (5 queries)"))
+    save_model_fusion(
+        model, FusionConfig(weight=0.8, keyword_weight=0.2, tuned_on="validation split (5 queries)")
+    )
     out = tmp_path / "idx"
     result = _cli("index", sample_corpus, "--model", model, "--out", out, "--hybrid", "--no-progress")
     assert result.exit_code == 0, result.output
     fusion = read_manifest(out).hybrid.fusion
-    assert (fusion.method, fusion.weight, fusion.tuned_on) == (
-        "weighted",
-        0.8,
-        "validation split (5 queries)",
+    assert (fusion.method, fusion.weight, fusion.keyword_weight) == ("weighted", 0.8, 0.2)
+    assert fusion.tuned_on == "validation split (5 queries)"
+    said = " ".join(result.output.split())
+    assert (
+        "model 0.8, BM25 0.2, tuned on the validation split" in said
+        and "keyword-like queries model 0.2" in said
     )
-    assert "model 0.8, BM25 0.2, tuned on the validation split" in " ".join(result.output.split())
     flagged = _cli("index", sample_corpus, "--model", model, "--out", tmp_path / "idx2", "--hybrid",
                    "--fusion-weight", 0.3, "--no-progress")  # fmt: skip
-    assert flagged.exit_code == 0 and read_manifest(tmp_path / "idx2").hybrid.fusion.weight == 0.3
+    flagged_fusion = read_manifest(tmp_path / "idx2").hybrid.fusion
+    assert flagged.exit_code == 0 and (flagged_fusion.weight, flagged_fusion.keyword_weight) == (0.3, None)
 
     report = evaluate(
         sample_corpus, sample_queries, {"m": str(model)}, hybrid="weighted", show_progress=False
     )
     entry = next(m for m in report.models if m.name == "hybrid(bm25+m)")
-    assert entry.settings["fusion"]["weight"] == 0.8
+    assert (entry.settings["fusion"]["weight"], entry.settings["fusion"]["keyword_weight"]) == (0.8, 0.2)
     fixed = evaluate(sample_corpus, sample_queries, {"m": str(model)}, hybrid="weighted", fusion_weight=0.8,
-                     show_progress=False)  # fmt: skip
+                     keyword_weight=0.2, show_progress=False)  # fmt: skip
     again = next(m for m in fixed.models if m.name == "hybrid(bm25+m)")
-    assert again.metrics == entry.metrics  # the saved weight is exactly weight 0.8
+    assert again.metrics == entry.metrics  # the saved fusion is exactly these weights
     # what index --hybrid serves ranks as the eval entry: the same pages, query by query
     opened = open_index(out)
     from pagefit.queries import read_queries

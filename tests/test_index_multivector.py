@@ -381,13 +381,13 @@ def test_token_pooled_index_and_eval_agree_and_eval_fuses_multi_vector_with_bm25
     stored = multi.vectors_per_page * 128 * 2  # token vectors at float16, as the index stores them
     assert multi.bytes_per_page == pytest.approx(stored, abs=0.5)
 
-    # the hybrid entry is RRF of MaxSim over the pooled pages and BM25, ranked as eval ranks
+    # the hybrid entry is the default (weighted) fusion of MaxSim over the pooled pages and BM25, ranked as eval ranks
     pages = load_corpus(corpus)
     page_ids = list(pages["page_id"])
     vectors = pool_token_vectors(encode_multivector_pages(colminilm, corpus_image_paths(corpus, pages)), 2)
     texts = [q for q, _ in queries]
     dense = maxsim_scores(encode_multivector_queries(colminilm, texts), vectors)
-    fused = fuse([dense, sparse_as_retrieved(bm25_scores(list(pages["text"]), texts))], FusionConfig(),
+    fused = fuse([dense, sparse_as_retrieved(bm25_scores(list(pages["text"]), texts))], FusionConfig(), queries=texts,
                  tie_order=(order := np.argsort(np.argsort(np.asarray(page_ids, dtype=object), kind="stable"))))  # fmt: skip
     expected = np.mean([query_metrics([page_ids[i] for i in row], [p])["ndcg@10"]
                         for (_, p), row in zip(queries, rank_pages(fused, order), strict=True)])  # fmt: skip

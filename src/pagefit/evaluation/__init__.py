@@ -82,7 +82,10 @@ class EvalConfig(BaseModel):
         None,
         ge=0.0,
         le=1.0,
-        description="the model's weight in weighted fusion (None: its saved weight, else 0.5)",
+        description="the model's weight in weighted fusion (None: its saved weight, else the default)",
+    )
+    keyword_weight: float | None = Field(
+        None, ge=0.0, le=1.0, description="the model's weight for keyword-like queries (None: its saved one)"
     )
     tune_fusion: str | None = Field(None, description="pairs folder whose eval split tunes the weight")
     token_pooling: float | None = Field(
@@ -155,6 +158,7 @@ def evaluate(
     hybrid: str | None = None,
     rrf_k: int = 60,
     fusion_weight: float | None = None,
+    keyword_weight: float | None = None,
     tune_fusion: str | os.PathLike[str] | None = None,
     token_pooling: float | None = None,
     passages: bool | None = None,
@@ -188,6 +192,8 @@ def evaluate(
         rrf_k: the RRF constant.
         fusion_weight: the dense model's weight in weighted fusion (default: the weight `pagefit train`
             tuned on its validation split and saved with the model, as `index --hybrid` uses it; else 0.5).
+        keyword_weight: the model's weight for keyword-like queries (`pagefit.evaluation.fusion.keyword_like`;
+            default: the model's saved one, else the fusion default).
         tune_fusion: a `pagefit pairs` folder: pick the weighted-fusion weight on its eval split
             (implies hybrid="weighted"); the choice is recorded in report.json `settings.fusion`.
         token_pooling: multi-vector entries store their page vectors pooled by this hierarchical
@@ -221,6 +227,7 @@ def evaluate(
             hybrid="weighted" if tune_fusion and not hybrid else hybrid,
             rrf_k=rrf_k,
             fusion_weight=fusion_weight,
+            keyword_weight=keyword_weight,
             tune_fusion=None if tune_fusion is None else os.fspath(tune_fusion),
             token_pooling=token_pooling,
             passages=passages,

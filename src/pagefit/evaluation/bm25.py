@@ -37,6 +37,7 @@ __all__ = [
     "bm25_tokenize",
     "clean_page_texts",
     "language_resources",
+    "stopword_set",
 ]
 
 logger = logging.getLogger(__name__)
@@ -142,6 +143,19 @@ def language_resources(language: str) -> tuple[str | None, str | None]:
     if stemmer is None and stopwords is None:
         logger.info("bm25: no stemmer or stopwords for language %r; words are matched as written", language)
     return stemmer, stopwords
+
+
+@cache
+def stopword_set(language: str) -> frozenset[str]:
+    """The bm25s stopword list of a language (empty where it has none), lower-cased."""
+    import bm25s.stopwords as lists
+
+    code = _language_code(language)
+    name = _STOPWORDS.get(code)
+    if name is None:
+        return frozenset()
+    found = getattr(lists, f"STOPWORDS_{'EN' if code == 'en' else _SNOWBALL.get(code, code).upper()}", ())
+    return frozenset(w.lower() for w in found)
 
 
 @cache

@@ -27,6 +27,7 @@ from pydantic import BaseModel, Field
 
 __all__ = [
     "DEFAULT_DEPTH",
+    "DEFAULT_KEYWORD_WEIGHT",
     "DEFAULT_RRF_K",
     "DEFAULT_WEIGHT",
     "MODEL_FUSION_FILE",
@@ -35,7 +36,9 @@ __all__ = [
     "fuse",
     "hybrid_name",
     "hybrid_runs",
+    "keyword_like",
     "model_fusion",
+    "query_weights",
     "save_model_fusion",
     "sparse_as_retrieved",
     "tune_weight",
@@ -44,7 +47,12 @@ __all__ = [
 
 FusionMethod = Literal["rrf", "weighted"]
 DEFAULT_RRF_K = 60
-DEFAULT_WEIGHT = 0.5
+# Measured on ../shared/devset (220 real pages through OCR, 126 hand-written queries; docs/hybrid-training.md):
+# one weight 0.5 for every query gave hybrid NDCG@10 0.871 (untrained ocr-minilm) / 0.873 (finetuned); 0.6
+# for sentences and 0.3 for keyword-like queries 0.882 / 0.891 (keyword queries 0.988 -> 1.000: identifiers and
+# search-box terms are BM25's; questions and descriptions lean on the model, more so once it is finetuned).
+DEFAULT_WEIGHT = 0.6
+DEFAULT_KEYWORD_WEIGHT = 0.3
 DEFAULT_DEPTH = 100
 MODEL_FUSION_FILE = "pagefit_fusion.json"
 WEIGHT_GRID = tuple(round(0.1 * i, 1) for i in range(11))
@@ -60,6 +68,13 @@ class FusionConfig(BaseModel):
     method: FusionMethod = "weighted"
     rrf_k: int = Field(DEFAULT_RRF_K, ge=1, description="RRF constant k")
     weight: float = Field(DEFAULT_WEIGHT, ge=0.0, le=1.0, description="weighted: the dense model's weight")
+    keyword_weight: float | None = Field(
+        DEFAULT_KEYWORD_WEIGHT,
+        ge=0.0,
+        le=1.0,
+        description="weighted: the dense model's weight for keyword-like queries (a few words, no stopword: "
+        "identifiers and search-box terms lean on BM25); None: `weight` for every query",
+    )
     depth: int = Field(DEFAULT_DEPTH, ge=1, description="top pages of each retriever that are fused")
     tuned_on: str | None = Field(None, description="queries the weight was tuned on (--tune-fusion)")
     tuning: dict[str, float] | None = Field(None, description="weight -> NDCG@10 on the tuning queries")
@@ -119,26 +134,60 @@ def _top(scores: np.ndarray, depth: int, tie_order: np.ndarray | None) -> tuple[
     return top, np.broadcast_to(np.arange(1, depth + 1), top.shape)
 
 
+def keyword_like(query: str, language: str = "en") -> bool:
+    """A search-box query rather than a sentence: at most 2 words, or at most 6 with no stopword of the
+    language (`node color HSV hexadecimal`, `hurdle.control`), where a language has a stopword list."""
+    import re
+
+    from pagefit.evaluation.bm25 import TOKEN_PATTERN, stopword_set
+
+    n = len(query.split())
+    stop = stopword_set(language)
+    if n <= 2:
+        return True
+    if not stop:
+        return n <= 3
+    return n <= 6 and not set(re.findall(TOKEN_PATTERN, query.lower())) & stop
+
+
+def query_weights(queries: Sequence[str], config: FusionConfig, language: str = "en") -> np.ndarray:
+    """The dense model's weight for each query: ``keyword_weight`` for keyword-like queries (see
+    `keyword_like`) when it is set, else ``weight``."""
+    weights = np.full(len(queries), config.weight, dtype=np.float64)
+    if config.keyword_weight is not None:
+        short = np.array([keyword_like(q, language) for q in queries], dtype=bool)
+        weights[short] = config.keyword_weight
+    return weights
+
+
 def fuse(
     scores: Sequence[np.ndarray],
     config: FusionConfig,
     *,
     tie_order: np.ndarray | None = None,
+    queries: Sequence[str] | None = None,
+    language: str = "en",
 ) -> np.ndarray:
     """Fused (queries x pages) scores of ``scores`` = [dense, bm25] (``-inf``: not retrieved).
 
     Args:
         scores: one (queries x pages) matrix per retriever; the first is the dense model (its weight
-            is ``config.weight`` in weighted fusion), the second BM25.
+            is ``config.weight`` in weighted fusion, per query with ``keyword_weight``), the second BM25.
         config: method and parameters.
         tie_order: rank of each page in the tie-break order (eval: page id ascending).
+        queries: the query texts, which ``config.keyword_weight`` needs (without them every query is weighed
+            at ``config.weight``: pagefit's eval, index and train always pass them).
+        language: their language (stopwords tell a keyword query from a sentence).
     """
     if len(scores) != 2:
         raise ValueError("fuse takes two score matrices: [dense, bm25]")
     shape = scores[0].shape
     fused = np.zeros(shape, dtype=np.float64)
     seen = np.zeros(shape, dtype=bool)
-    weights = (config.weight, 1.0 - config.weight)
+    dense_weights = (
+        query_weights(queries, config, language) if queries is not None else np.full(shape[0], config.weight)
+    )
+    weights = (dense_weights, 1.0 - dense_weights)
     for matrix, weight in zip(scores, weights, strict=True):
         matrix = np.asarray(matrix, dtype=np.float64)
         top, ranks = _top(matrix, config.depth, tie_order)
@@ -150,7 +199,7 @@ def fuse(
             if config.method == "rrf":
                 part = 1.0 / (config.rrf_k + ranks[q][keep])
             else:
-                part = weight * _min_max(matrix[q, pages])
+                part = weight[q] * _min_max(matrix[q, pages])
             fused[q, pages] += part
             seen[q, pages] = True
     return np.where(seen, fused, -np.inf).astype(np.float32)
@@ -171,15 +220,19 @@ def tune_weight(
     *,
     tie_order: np.ndarray | None = None,
     grid: Sequence[float] = WEIGHT_GRID,
+    queries: Sequence[str] | None = None,
+    language: str = "en",
 ) -> tuple[float, dict[str, float]]:
     """The weight of ``grid`` whose weighted fusion scores best by ``evaluate(fused_scores)``.
 
-    Ties go to the weight closest to 0.5 (then the smaller). Returns (weight, {weight: score}).
+    Ties go to the weight closest to 0.5 (then the smaller). Returns (weight, {weight: score}); the weight
+    is the one for sentence queries when ``config.keyword_weight`` is set (keyword-like queries keep theirs).
     """
     results: dict[str, float] = {}
     for weight in grid:
         candidate = config.model_copy(update={"method": "weighted", "weight": float(weight)})
-        results[f"{weight:.2f}"] = float(evaluate(fuse([dense, sparse], candidate, tie_order=tie_order)))
+        fused = fuse([dense, sparse], candidate, tie_order=tie_order, queries=queries, language=language)
+        results[f"{weight:.2f}"] = float(evaluate(fused))
     best = max(grid, key=lambda w: (round(results[f"{w:.2f}"], 12), -abs(w - 0.5), -w))
     return float(best), results
 
@@ -233,7 +286,8 @@ def hybrid_runs(runs: list, named: list, data, config, show_progress: bool) -> t
         fusion = _entry_fusion(specs[run.name], config)
         if config.tune_fusion:
             fusion = _tune(run, specs[run.name], data, config, fusion)
-        fused = fuse([run.scores, sparse_as_retrieved(bm25.scores)], fusion, tie_order=data.id_order)
+        fused = fuse([run.scores, sparse_as_retrieved(bm25.scores)], fusion, tie_order=data.id_order,
+                     queries=data.query_texts, language=config.language)  # fmt: skip
         name = _unique(hybrid_name(run.name), taken)
         taken.add(name)
         timing = {k: v + bm25.timing.get(k, 0.0) for k, v in run.timing.items()}
@@ -247,17 +301,18 @@ def hybrid_runs(runs: list, named: list, data, config, show_progress: bool) -> t
 
 
 def _entry_fusion(spec, config) -> FusionConfig:
-    """An entry's fusion: --fusion-weight when given, else the weight `pagefit train` saved with the model
-    (what `index --hybrid` deploys), else 0.5."""
+    """An entry's fusion: --fusion-weight / --keyword-weight when given, else what `pagefit train` saved with
+    the model (what `index --hybrid` deploys), else the default fusion."""
     fusion = FusionConfig(method=config.hybrid, rrf_k=config.rrf_k)
-    if config.fusion_weight is not None:
-        return fusion.model_copy(update={"weight": config.fusion_weight})
     saved = model_fusion(spec) if isinstance(spec, (str, os.PathLike)) else None
-    if saved is None or config.hybrid != "weighted":
-        return fusion
-    return fusion.model_copy(
-        update={"weight": saved.weight, "tuned_on": saved.tuned_on, "tuning": saved.tuning}
-    )
+    if saved is not None and config.hybrid == "weighted":
+        fusion = fusion.model_copy(update={"weight": saved.weight, "keyword_weight": saved.keyword_weight,
+                                           "tuned_on": saved.tuned_on, "tuning": saved.tuning})  # fmt: skip
+    if config.fusion_weight is not None:  # one weight for every query, unless --keyword-weight says too
+        fusion = fusion.model_copy(update={"weight": config.fusion_weight, "keyword_weight": None})
+    if config.keyword_weight is not None:
+        fusion = fusion.model_copy(update={"keyword_weight": config.keyword_weight})
+    return fusion
 
 
 def _tune(run, spec, data, config, fusion: FusionConfig) -> FusionConfig:
@@ -280,7 +335,8 @@ def _tune(run, spec, data, config, fusion: FusionConfig) -> FusionConfig:
         ]
         return float(np.mean(values))
 
-    weight, grid = tune_weight(dense, sparse, ndcg, fusion, tie_order=data.id_order)
+    weight, grid = tune_weight(dense, sparse, ndcg, fusion, tie_order=data.id_order, queries=texts,
+                               language=config.language)  # fmt: skip
     return fusion.model_copy(
         update={"method": "weighted", "weight": weight, "tuned_on": str(config.tune_fusion), "tuning": grid}
     )

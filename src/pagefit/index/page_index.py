@@ -241,8 +241,8 @@ class PageIndex:
                 f"{self.path} holds no BM25 index: rebuild it with `pagefit index ... --hybrid` to search --hybrid"
             )
         update: dict[str, Any] = {"method": hybrid}
-        if weight is not None:
-            update["weight"] = weight
+        if weight is not None:  # one weight for every query
+            update |= {"weight": weight, "keyword_weight": None}
         if rrf_k is not None:
             update["rrf_k"] = rrf_k
         try:
@@ -315,7 +315,8 @@ class PageIndex:
         dense = np.full((1, len(self)), -np.inf, dtype=np.float32)
         dense[0, rows] = scores
         sparse = sparse_as_retrieved(self.keyword.scores([query]))
-        fused = fuse([dense, sparse], fusion, tie_order=self.id_order)[0]
+        language = self.manifest.hybrid.language
+        fused = fuse([dense, sparse], fusion, tie_order=self.id_order, queries=[query], language=language)[0]
         hits = np.flatnonzero(np.isfinite(fused))
         order = hits[np.lexsort((self.id_order[hits], -fused[hits]))][:depth]
         return order, fused[order]

@@ -209,16 +209,18 @@ def _tune_fusion(
     `tune_fusion` says so (by default: when the validation queries are the user's own), else
     `fusion_weight`; the reported evaluator then fuses with it. None when no held-out pages have text
     (no fusion is measured)."""
-    from pagefit.evaluation.fusion import FusionConfig, tune_weight
+    from pagefit.evaluation.fusion import tune_weight
+    from pagefit.train.trainer import configured_fusion
 
-    fusion = FusionConfig(weight=config.fusion_weight)
+    fusion = configured_fusion(config)
     tune = config.tune_fusion if config.tune_fusion is not None else user_written
     if tune and getattr(validation, "fuses", False):
         from pagefit.evaluation.fusion import sparse_as_retrieved
 
         dense = validation.dense_scores(model)
         weight, grid = tune_weight(dense, sparse_as_retrieved(validation.bm25_scores()), validation.mean_ndcg,
-                                   fusion, tie_order=validation.tie_order())  # fmt: skip
+                                   fusion, tie_order=validation.tie_order(), queries=validation.queries,
+                                   language=validation.bm25_language)  # fmt: skip
         fusion = fusion.model_copy(update={"weight": weight, "tuning": grid,
                                            "tuned_on": f"validation split ({len(validation.queries)} queries)"})  # fmt: skip
         logger.info(

@@ -150,8 +150,12 @@ class TrainConfig(BaseModel):
         "queries are your own: synthetic ones are built from page text and pull the weight towards BM25 "
         "(devset: tuned on them 0.2, hybrid NDCG@10 0.856 against 0.873 at 0.5).",
     )
-    fusion_weight: float = Field(
-        0.5, ge=0.0, le=1.0, description="The model's weight in the BM25 fusion when it is not tuned."
+    fusion_weight: float | None = Field(
+        None,
+        ge=0.0,
+        le=1.0,
+        description="The model's weight in the BM25 fusion when it is not tuned (default: the fusion default, "
+        "`pagefit.evaluation.fusion.DEFAULT_WEIGHT`, with keyword-like queries at DEFAULT_KEYWORD_WEIGHT).",
     )
     bm25_language: str = Field("en", description="Language of the page text, for BM25 (`eval --language`).")
     hybrid_loss: bool = Field(

@@ -154,7 +154,8 @@ class PassageRetrievalEvaluator(InformationRetrievalEvaluator):
         from pagefit.evaluation.fusion import fuse, sparse_as_retrieved
 
         sparse = sparse_as_retrieved(self.bm25_scores())
-        return fuse([dense, sparse], fusion or self.fusion, tie_order=self.tie_order())
+        return fuse([dense, sparse], fusion or self.fusion, tie_order=self.tie_order(), queries=self.queries,
+                    language=self.bm25_language)  # fmt: skip
 
     def mean_ndcg(self, scores: np.ndarray, only: set[str] | None = None) -> float:
         """Mean NDCG@10 of a (queries, pages) score matrix over this evaluator's queries (eval's metric),

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from sentence_transformers.sentence_transformer.trainer import SentenceTransformerTrainer
     from sentence_transformers.sentence_transformer.training_args import SentenceTransformerTrainingArguments
 
+    from pagefit.evaluation.fusion import FusionConfig
     from pagefit.passages import PassageConfig
     from pagefit.train.config import TrainConfig
     from pagefit.train.data import TrainData
@@ -76,7 +77,7 @@ def _hybrid_loss(model: SentenceTransformer, config: TrainConfig, data: TrainDat
     top_pages, top_scores = bm25_offsets(data.train["query"], [data.train_texts[p] for p in ids],
                                          language=config.bm25_language)  # fmt: skip
     spread = _dense_spread(model, data, config.encode_batch_size)
-    beta = fusion_beta(spread, config.fusion_weight, scale=20.0)
+    beta = fusion_beta(spread, configured_fusion(config).weight, scale=20.0)
     logger.info(
         "hybrid loss: BM25 offsets over %d train pages, beta %.2f (dense spread %.3f)", len(ids), beta, spread
     )
@@ -358,13 +359,21 @@ def build_trainer(
     return trainer, evaluator
 
 
+def configured_fusion(config: TrainConfig) -> FusionConfig:
+    """The fusion held-out evaluations use before any tuning: the default, or one `fusion_weight` for every query."""
+    from pagefit.evaluation.fusion import FusionConfig
+
+    if config.fusion_weight is None:
+        return FusionConfig()
+    return FusionConfig(weight=config.fusion_weight, keyword_weight=None)
+
+
 def heldout_evaluator(
     config: TrainConfig, data: TrainData, model: SentenceTransformer, split: str
 ) -> InformationRetrievalEvaluator | None:
     """The retrieval evaluator of a held-out split ("validation": selection; "eval": the reported numbers),
     scored as the model is deployed (passages, and fused with BM25 where the pages have text); None when
     the data has no such split. Records what it searches in `data.summary`."""
-    from pagefit.evaluation.fusion import FusionConfig
     from pagefit.train.multivector import is_multi_vector, multivector_evaluator
 
     rows, heldout = (
@@ -379,7 +388,7 @@ def heldout_evaluator(
     else:
         evaluator = build_evaluator(
             rows, batch_size=config.encode_batch_size, heldout=heldout, name=name,
-            passages=_heldout_passages(config, model), fusion=FusionConfig(weight=config.fusion_weight),
+            passages=_heldout_passages(config, model), fusion=configured_fusion(config),
             bm25_language=config.bm25_language,
         )  # fmt: skip
     data.summary |= {
