@@ -189,7 +189,7 @@ def test_cli_multi_vector_index_search_equals_exhaustive_maxsim(built, colminilm
         assert [r["page_id"] for r in dense] == [page_ids[i] for i in top] and dense[0]["page_id"] == target
         for method in ("rrf", "weighted"):  # search's fusion of MaxSim with BM25, as eval fuses them
             fused = fuse([row[None], sparse_as_retrieved(keyword.scores([text]))], FusionConfig(method=method),
-                         tie_order=order)[0]  # fmt: skip
+                         tie_order=order, queries=[text])[0]  # fmt: skip
             want = sorted(range(len(page_ids)), key=lambda i: (-fused[i], page_ids[i]))[:5]
             got = opened.search(text, k=5, hybrid=method)["results"]
             assert [r["page_id"] for r in got] == [page_ids[i] for i in want]
@@ -239,7 +239,7 @@ def test_serve_api_and_reranker_on_a_multi_vector_index(built, colminilm, minilm
     from pagefit.serve import build_app
 
     _, out, _, queries = built
-    client = TestClient(build_app(out))  # `pagefit serve INDEX`: loads ocr-colminilm by its recorded name
+    client = TestClient(build_app(out), base_url="http://127.0.0.1")  # `pagefit serve INDEX`: ocr-colminilm by name
     health = client.get("/api/health").json()
     assert health["status"] == "ok" and health["indexes"]["main"]["pages"] == 20
     text, target = queries[1]
