@@ -143,11 +143,12 @@ def test_encode_queries_full_dimension(ocr_minilm):
     np.testing.assert_allclose(queries, ocr_minilm.encode_query(TEXTS[:2]), atol=1e-5)
 
 
-def test_a_text_only_model_cannot_encode_pages(pages):
+def test_a_text_only_model_encodes_pages_through_their_text(pages):
     from sentence_transformers import SentenceTransformer
 
-    with pytest.raises(PagefitError, match="cannot embed images"):
-        encode_pages(SentenceTransformer(minilm_path(), device="cpu"), pages)
+    text_only = SentenceTransformer(minilm_path(), device="cpu")
+    got = encode_pages(text_only, pages, cache=False)  # pages outside a corpus: the text cache's text
+    np.testing.assert_allclose(got, text_only.encode_document(TEXTS), atol=1e-5)
 
 
 def test_missing_page_images_are_refused(ocr_minilm, pages, tmp_path):

@@ -366,12 +366,9 @@ def _main(monkeypatch, capsys, args: list) -> tuple[int, str]:
         ("unknown", "2 page id(s) not in the corpus: doc0#p99, nowhere#p1"),
         ("empty", "is empty"),
         ("duplicate", "duplicate query_id 'q1'"),
-        ("text-only", "cannot embed images"),
     ],
 )
 def test_cli_errors_are_one_clear_line(ws, tmp_path, monkeypatch, capsys, case: str, message: str):
-    from pagefit.models.ocr_minilm import minilm_path
-
     records = {
         "unknown": [
             {"query": "a", "page_id": "doc0#p99"},
@@ -379,10 +376,9 @@ def test_cli_errors_are_one_clear_line(ws, tmp_path, monkeypatch, capsys, case: 
         ],
         "empty": [],
         "duplicate": [{"query_id": "q1", "query": "a", "page_id": "doc0#p1"}] * 2,
-        "text-only": [{"query": "a", "page_id": "doc0#p1"}],
     }[case]
     queries = _write_queries(tmp_path / "queries.jsonl", records)
-    model = minilm_path() if case == "text-only" else ws.clip  # plain MiniLM reads text only
+    model = ws.clip
     code, err = _main(
         monkeypatch,
         capsys,

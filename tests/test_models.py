@@ -281,7 +281,9 @@ def test_require_modality(ocr_minilm):
     text_only = SentenceTransformer(minilm_path(), device="cpu")
     require_modality(ocr_minilm, "image", role="the page encoder")
     require_modality(text_only, "text", role="the query encoder")
-    with pytest.raises(PagefitError, match=r"cannot embed images \(it supports: text\)"):
-        require_modality(text_only, "image", role="the page encoder")
+    require_modality(text_only, "image", role="the page encoder")  # the text route: pages read as text
+    assert text_only.preprocess.__class__.__name__ == "PageTextRoute"
+    with pytest.raises(PagefitError, match=r"cannot embed videos \(it supports: text\)"):
+        require_modality(text_only, "video", role="the video encoder")
     assert not can_mix_modalities(ocr_minilm)
     assert not can_mix_modalities(text_only)

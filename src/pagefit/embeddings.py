@@ -242,9 +242,14 @@ def page_key(image: Image.Image | str | os.PathLike[str]) -> str:
 
 
 def _text_reader(model: SentenceTransformer) -> Any | None:
-    """The model's `OcrText` page reader when its page route reads text, else None."""
+    """The model's page-text reader when it reads pages as text (an `OcrText` module, or the text route
+    of a text model, `pagefit.models.page_text`), else None."""
     from pagefit.models.ocr_text import OcrText
+    from pagefit.models.page_text import page_text_route
 
+    route = page_text_route(model)
+    if route is not None:
+        return route
     return next((module for module in model.modules() if isinstance(module, OcrText)), None)
 
 

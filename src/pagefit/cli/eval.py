@@ -132,11 +132,24 @@ def eval_command(
     passage_weight: Annotated[
         float, typer.Option(help="With --passages: the page vector's share; the best passage gets the rest.")
     ] = 0.5,
+    query_prompt: Annotated[
+        str | None,
+        typer.Option(help="Prompt put before every query, replacing each model's own (e.g. 'query: ')."),
+    ] = None,
+    document_prompt: Annotated[
+        str | None,
+        typer.Option(
+            help="Prompt put before every page text, replacing each model's own (e.g. 'passage: ')."
+        ),
+    ] = None,
 ) -> None:
     """Measure retrieval quality (NDCG, MAP, MRR, recall) of models on a corpus, with significance and a report."""
     from rich.console import Console
 
     from pagefit.evaluation import evaluate
+    from pagefit.models.page_text import announce_routes
+
+    announce_routes()  # the console says which route each model takes
 
     report = evaluate(
         corpus,
@@ -161,6 +174,8 @@ def eval_command(
         token_pooling=token_pooling,
         passages=passages,
         passage_weight=passage_weight,
+        query_prompt=query_prompt,
+        document_prompt=document_prompt,
     )
     import sys
 

@@ -163,6 +163,9 @@ def index_command(
     from pagefit.errors import PagefitError
     from pagefit.index import export_qdrant as export
     from pagefit.index import index
+    from pagefit.models.page_text import announce_routes
+
+    announce_routes()  # the console says which route each model takes
 
     if quantize not in (None, "none", "int8", "binary"):
         raise PagefitError(f"--quantize takes none, int8 or binary, not {quantize!r}")

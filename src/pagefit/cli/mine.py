@@ -45,6 +45,9 @@ def mine_command(
     from rich.table import Table
 
     from pagefit.mine import mine
+    from pagefit.models.page_text import announce_routes
+
+    announce_routes()  # the console says which route each model takes
 
     result = mine(
         pairs, corpus, model, out, num_negatives=num_negatives, range_max=range_max,

@@ -130,7 +130,10 @@ def train_command(
     if list_presets:
         _print_presets()
         return
+    from pagefit.models.page_text import announce_routes
     from pagefit.train import train
+
+    announce_routes()  # the console says which route each model takes
 
     if data and data_option and data != data_option:
         raise typer.BadParameter(f"DATA {data!r} and --data {data_option!r} differ: give one")

@@ -99,6 +99,8 @@ class EvalConfig(BaseModel):
     passage_weight: float = Field(
         0.5, ge=0.0, le=1.0, description="the page vector's share in passage scoring"
     )
+    query_prompt: str | None = Field(None, description="replaces each model's query prompt")
+    document_prompt: str | None = Field(None, description="replaces each model's document prompt")
 
 
 @dataclass
@@ -163,6 +165,8 @@ def evaluate(
     token_pooling: float | None = None,
     passages: bool | None = None,
     passage_weight: float = 0.5,
+    query_prompt: str | None = None,
+    document_prompt: str | None = None,
 ) -> Report:
     """Evaluate retrieval models on a corpus and write the report.
 
@@ -204,6 +208,8 @@ def evaluate(
             searches them. None (default): on for every model that reads page text; False: page
             vectors only; True: also warn about entries it cannot apply to.
         passage_weight: the page vector's share of that mix (the best window gets the rest).
+        query_prompt: replaces every model's query prompt (None: each model's own).
+        document_prompt: replaces every model's document prompt (None: each model's own).
 
     Returns:
         The report (also written to `out`).
@@ -232,6 +238,8 @@ def evaluate(
             token_pooling=token_pooling,
             passages=passages,
             passage_weight=passage_weight,
+            query_prompt=query_prompt,
+            document_prompt=document_prompt,
         )
     except ValidationError as e:
         error = e.errors()[0]
@@ -366,7 +374,17 @@ def _load_embedding_model(spec: Any, config: EvalConfig) -> SentenceTransformer:
     from pagefit.models import load_model
 
     if isinstance(spec, (str, os.PathLike)):
-        return load_model(spec, trust_remote_code=config.trust_remote_code, device=config.device)
+        return load_model(
+            spec,
+            trust_remote_code=config.trust_remote_code,
+            device=config.device,
+            query_prompt=config.query_prompt,
+            document_prompt=config.document_prompt,
+        )
+    if config.query_prompt is not None or config.document_prompt is not None:
+        from pagefit.models.page_text import set_prompts
+
+        set_prompts(spec, query=config.query_prompt, document=config.document_prompt)
     return spec
 
 

@@ -94,21 +94,32 @@ def load_model(
     truncate_dim: int | None = None,
     model_kwargs: dict[str, Any] | None = None,
     processor_kwargs: dict[str, Any] | None = None,
+    query_prompt: str | None = None,
+    document_prompt: str | None = None,
 ) -> SentenceTransformer:
     """Load an embedding model: a built-in name, a local folder, or a Hugging Face Hub id.
 
+    A model that reads text but not images takes the text route: it reads each page's corpus text
+    (`pagefit.models.page_text`); ``text:NAME`` forces that route on a model that also reads images.
+
     Args:
-        name_or_path: ``ocr-minilm``, a model folder, or a Hub id.
+        name_or_path: ``ocr-minilm``, a model folder, or a Hub id, optionally prefixed with ``text:``.
         trust_remote_code: allow code outside Sentence Transformers and pagefit (see module docs).
         device: torch device; None lets Sentence Transformers choose.
         truncate_dim: Matryoshka dimension the model's ``encode`` truncates to.
         model_kwargs: passed to ``AutoModel.from_pretrained`` (e.g. ``{"dtype": "bfloat16"}``).
         processor_kwargs: passed to the tokenizer/processor (e.g. image size bounds).
+        query_prompt: replaces the model's ``query`` prompt (saved with the model).
+        document_prompt: replaces the model's document prompt (saved with the model).
 
     Raises:
-        PagefitError: unknown name, missing folder, untrusted code, or a model the Hub cannot give.
+        PagefitError: unknown name, missing folder, untrusted code, a model the Hub cannot give, or one
+            that reads neither text nor images.
     """
-    name = os.fspath(name_or_path)
+    from pagefit.models.page_text import attach_text_route, set_prompts, split_route_prefix
+
+    label = os.fspath(name_or_path)
+    name, forced = split_route_prefix(label)
     kwargs = {
         "device": device,
         "truncate_dim": truncate_dim,
@@ -130,7 +141,17 @@ def load_model(
         raise PagefitError(f"model folder {name} does not exist")
     else:
         model = _load_hub(name, trust_remote_code=trust_remote_code, **kwargs)
-    setattr(model, _SOURCE_ATTR, name)
+    setattr(model, _SOURCE_ATTR, label)
+    if query_prompt is not None or document_prompt is not None:
+        set_prompts(model, query=query_prompt, document=document_prompt)
+    if not attach_text_route(model, forced=forced) and model.supports("image"):
+        from pagefit.models.ocr_text import OcrText
+        from pagefit.models.page_text import route_logger
+
+        how = (
+            "their text (its OCR route)" if any(isinstance(m, OcrText) for m in model.modules()) else "images"
+        )
+        route_logger.info("model %s reads pages as %s", label, how)
     return model
 
 

@@ -18,6 +18,9 @@ _PLURAL = {"text": "text", "image": "images", "video": "videos", "audio": "audio
 def require_modality(model: SentenceTransformer, modality: str, *, role: str) -> None:
     """Raise a `PagefitError` unless ``model`` can embed ``modality`` (e.g. page images).
 
+    A text model asked for pages gets the text route here (`pagefit.models.page_text.attach_text_route`):
+    it reads each page's corpus text, so every stage that checks its page encoder accepts it.
+
     Args:
         model: the loaded model.
         modality: ``"image"`` for pages, ``"text"`` for queries.
@@ -25,9 +28,15 @@ def require_modality(model: SentenceTransformer, modality: str, *, role: str) ->
     """
     if model.supports(modality):
         return
+    if modality == "image":
+        from pagefit.models.page_text import attach_text_route
+
+        if attach_text_route(model):  # a text model reads pages through their text
+            return
     supported = ", ".join(str(m) for m in model.modalities)
     hint = (
-        " Use a model that reads page images, e.g. the built-in 'ocr-minilm' or a vision-language embedding model."
+        " Use a model that reads page images or text (a text model reads each page's corpus text), e.g. the "
+        "built-in 'ocr-minilm', any Sentence Transformers text model, or a vision-language embedding model."
         if modality == "image"
         else ""
     )

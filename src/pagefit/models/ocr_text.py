@@ -1,9 +1,9 @@
 """`OcrText`: the input module that lets a text encoder read page images.
 
 It is the first module of an image route inside a Sentence Transformers `Router`. Its `preprocess`
-turns each page image into text with `pagefit.ocr.page_text` (the on-disk text cache keyed by the
-image's pixel hash, filled by `pagefit ingest` from the PDF text layer or OCR; OCR runs only for a
-page no stage has read before) and tokenizes that text with the *next* module of its route, the
+turns each page image into text: the corpus ``text`` column of the page (by image hash or path,
+`pagefit.models.page_text.read_page_texts`), or for a page outside any corpus the on-disk text cache
+keyed by the image's pixel hash (OCR runs only for a page no stage has read before) and tokenizes that text with the *next* module of its route, the
 shared text `Transformer`. So the page route uses the very tokenizer, truncation, prompts and
 weights of the text route: training one trains the other.
 
@@ -124,17 +124,15 @@ class OcrText(InputModule):
         self.text_module.max_seq_length = value
 
     def page_texts(self, images: Sequence[Any], keys: Sequence[str] | None = None) -> list[str]:
-        """The text of each page image (PIL image or file path), from the text cache or OCR.
+        """The text of each page image (PIL image or file path): the corpus ``text`` of a page inside a
+        corpus folder, else the OCR text cache (OCR on a miss); see `pagefit.models.page_text.read_page_texts`.
 
-        With `keys` (the pages' content hashes, the corpus `image_hash` column) a cached text is read
-        without decoding the image; only a miss is decoded (and read by OCR).
+        With `keys` (the pages' content hashes, the corpus `image_hash` column) no image is decoded
+        unless its text is found nowhere.
         """
-        from pagefit.ocr import PageTextCache, page_text
+        from pagefit.models.page_text import read_page_texts
 
-        cache = PageTextCache()
-        hits = [cache.get(key) if key else None for key in keys] if keys is not None else [None] * len(images)
-        texts = [hit[0] if hit is not None else page_text(load_page_image(image), cache=cache)
-                 for image, hit in zip(images, hits, strict=True)]  # fmt: skip
+        texts = read_page_texts(images, keys, clean=False)
         if self.text_cleaning is None:
             return texts
         if self.text_cleaning != TEXT_VERSION:
