@@ -192,8 +192,9 @@ def _select_best(
             "restored step %d (validation NDCG@10 %.4f; last step %d)", best.best_step, best.best_value, step
         )
     history = [{"step": s, "ndcg@10": round(v, 6)} for s, v in best.history]
+    fused = best.select_on == "hybrid" and f"{HYBRID}_ndcg@10" in selected
     return {"selected_step": best.best_step, "last_step": step, "improved": _beats(selected, base, best.select_on),
-            "selected_on": f"validation {'hybrid ' if best.select_on == 'hybrid' and HYBRID + '_ndcg@10' in selected else ''}ndcg@10",
+            "selected_on": "validation hybrid ndcg@10" if fused else "validation ndcg@10",
             "validation_base": base, "validation_selected": selected, "validation_last": last,
             "history": history}  # fmt: skip
 
