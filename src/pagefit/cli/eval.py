@@ -106,6 +106,13 @@ def eval_command(
             "saved with the model, as `index --hybrid` uses it, else 0.5)."
         ),
     ] = None,
+    keyword_weight: Annotated[
+        float | None,
+        typer.Option(
+            help="The dense model's weight for keyword-like queries (a few words, no stopword), which lean on "
+            "BM25 (--hybrid weighted; default: the model's saved fusion, else the default fusion)."
+        ),
+    ] = None,
     tune_fusion: Annotated[
         Path | None,
         typer.Option(
@@ -170,6 +177,7 @@ def eval_command(
         hybrid=hybrid,
         rrf_k=rrf_k,
         fusion_weight=fusion_weight,
+        keyword_weight=keyword_weight,
         tune_fusion=tune_fusion,
         token_pooling=token_pooling,
         passages=passages,

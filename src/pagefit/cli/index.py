@@ -10,7 +10,13 @@ import typer
 from pagefit.cli._app import app
 
 
-def _fusion(method: str | None, weight: float | None, rrf_k: int | None, from_report: Path | None):
+def _fusion(
+    method: str | None,
+    weight: float | None,
+    rrf_k: int | None,
+    from_report: Path | None,
+    keyword_weight: float | None = None,
+):
     """The default fusion to store: explicit flags, or the weight `eval --tune-fusion` chose; None when no
     flag says (the index then takes the fusion saved with the model, see `pagefit.index`)."""
     import json
@@ -18,7 +24,7 @@ def _fusion(method: str | None, weight: float | None, rrf_k: int | None, from_re
     from pagefit.errors import PagefitError
     from pagefit.evaluation.fusion import FusionConfig
 
-    if method is None and weight is None and rrf_k is None and from_report is None:
+    if method is None and weight is None and rrf_k is None and from_report is None and keyword_weight is None:
         return None
     settings: dict = {
         **({"rrf_k": rrf_k} if rrf_k is not None else {}),
@@ -32,8 +38,10 @@ def _fusion(method: str | None, weight: float | None, rrf_k: int | None, from_re
                 f"{from_report} holds no tuned fusion: run `pagefit eval ... --tune-fusion PAIRS` first"
             ) from e
         settings = {**tuned, **({"method": method} if method else {})}
-    if weight is not None:
-        settings["weight"] = weight
+    if weight is not None:  # one weight for every query, unless --keyword-weight says too
+        settings |= {"weight": weight, "keyword_weight": None}
+    if keyword_weight is not None:
+        settings["keyword_weight"] = keyword_weight
     try:
         return FusionConfig.model_validate(settings)
     except ValueError as e:
@@ -45,7 +53,10 @@ def _describe_fusion(fusion) -> str:
     if fusion.method == "rrf":
         return f"rrf k={fusion.rrf_k}"
     tuned = f", tuned on the {fusion.tuned_on}" if fusion.tuned_on else ""
-    return f"weighted: model {fusion.weight:g}, BM25 {1 - fusion.weight:g}{tuned}"
+    keyword = (
+        f"; keyword-like queries model {fusion.keyword_weight:g}" if fusion.keyword_weight is not None else ""
+    )
+    return f"weighted: model {fusion.weight:g}, BM25 {1 - fusion.weight:g}{tuned}{keyword}"
 
 
 @app.command("index")
@@ -90,6 +101,13 @@ def index_command(
         typer.Option(
             help="Weighted fusion: the dense model's weight in [0, 1] (default: the weight `pagefit train` "
             "tuned and saved with the model, else 0.5)."
+        ),
+    ] = None,
+    keyword_weight: Annotated[
+        float | None,
+        typer.Option(
+            help="Weighted fusion: the dense model's weight for keyword-like queries (a few words, no stopword; "
+            "default: the model's saved fusion, else the default)."
         ),
     ] = None,
     rrf_k: Annotated[int | None, typer.Option(help="RRF constant k (default 60).")] = None,
@@ -181,7 +199,7 @@ def index_command(
         quantize=quantize,  # type: ignore[arg-type]
         rescore_multiplier=rescore_multiplier,
         hybrid=hybrid,
-        fusion=_fusion(fusion, fusion_weight, rrf_k, fusion_from),
+        fusion=_fusion(fusion, fusion_weight, rrf_k, fusion_from, keyword_weight),
         language=language,
         ann=ann,
         token_pooling=token_pooling,

@@ -249,6 +249,9 @@ def evaluate(
     if not named and not bm25:
         raise PagefitError("nothing to evaluate: give at least one --model (or --bm25)")
     data = _load_corpus_and_queries(corpus, queries)
+    from pagefit.evaluation.overlap import warn_training_overlap
+
+    overlap = warn_training_overlap(named, data.queries)  # a model measured on what it trained on is said so
     # Load the reranker first: a reranker that cannot load fails the run before any encoding.
     rerank = None if reranker is None else _Reranker.load(reranker, data, config)
     runs: list[_Run] = [_run_model(name, spec, data, config, show_progress) for name, spec in named]
@@ -265,6 +268,8 @@ def evaluate(
     report = _build_report(runs, data, config)
     if fusion is not None:
         report.settings["fusion"] = fusion.model_dump()
+    if overlap:
+        report.settings["training_overlap"] = overlap
     if out is not None:
         write_report(report, out)
     return report
