@@ -47,11 +47,11 @@ __all__ = [
 
 FusionMethod = Literal["rrf", "weighted"]
 DEFAULT_RRF_K = 60
-# Measured on ../shared/devset (220 real pages through OCR, 126 hand-written queries; docs/hybrid-training.md):
-# one weight 0.5 for every query gave hybrid NDCG@10 0.871 (untrained ocr-minilm) / 0.873 (finetuned); 0.6
-# for sentences and 0.3 for keyword-like queries 0.882 / 0.891 (keyword queries 0.988 -> 1.000: identifiers and
-# search-box terms are BM25's; questions and descriptions lean on the model, more so once it is finetuned).
-DEFAULT_WEIGHT = 0.6
+# Keyword-like queries (identifiers, search-box terms) lean on BM25; sentences keep the even split. Measured
+# (docs/hybrid-training.md): on ../shared/devset one weight 0.5 scored hybrid NDCG@10 0.871 / 0.873 (untrained /
+# finetuned ocr-minilm), 0.5 with keyword-like queries at 0.3 0.874 / 0.876; sentences at 0.6 gained more there
+# (0.882 / 0.891) but lost 0.02 on the demo's hand-written questions, where BM25 is stronger (0.905 -> 0.885).
+DEFAULT_WEIGHT = 0.5
 DEFAULT_KEYWORD_WEIGHT = 0.3
 DEFAULT_DEPTH = 100
 MODEL_FUSION_FILE = "pagefit_fusion.json"
@@ -135,7 +135,7 @@ def _top(scores: np.ndarray, depth: int, tie_order: np.ndarray | None) -> tuple[
 
 
 def keyword_like(query: str, language: str = "en") -> bool:
-    """A search-box query rather than a sentence: at most 2 words, or at most 6 with no stopword of the
+    """A search-box query rather than a sentence: at most 2 words, or at most 8 with no stopword of the
     language (`node color HSV hexadecimal`, `hurdle.control`), where a language has a stopword list."""
     import re
 
@@ -147,7 +147,7 @@ def keyword_like(query: str, language: str = "en") -> bool:
         return True
     if not stop:
         return n <= 3
-    return n <= 6 and not set(re.findall(TOKEN_PATTERN, query.lower())) & stop
+    return n <= 8 and not set(re.findall(TOKEN_PATTERN, query.lower())) & stop
 
 
 def query_weights(queries: Sequence[str], config: FusionConfig, language: str = "en") -> np.ndarray:
