@@ -48,7 +48,9 @@ def test_quiet_libraries_silences_and_restores_transformers():
 
 def test_train_shows_one_display_and_an_evaluation_table(tmp_path, tiny_qwen3vl_path):
     """No printed log dicts, no third-party bars: a progress line and a table of held-out evaluations."""
-    mined = write_pairs(tmp_path / "data")
+    mined = write_pairs(
+        tmp_path / "data", validation=True
+    )  # evaluations during training read the validation split
     res = CliRunner().invoke(app, ["train", str(mined), "--preset", "qwen3-vl-2b-vdr", "--model", str(tiny_qwen3vl_path),
                                    *DIMS, "--max-steps", "2", "--batch-size", "4", "--eval-every", "1",
                                    "--out", str(tmp_path / "model")])  # fmt: skip

@@ -75,15 +75,16 @@ def test_pairs_writes_a_report_with_thumbnails_queries_and_counts(tmp_path):
     assert src and src.startswith("data:image/jpeg;base64,")
     thumb = Image.open(io.BytesIO(base64.b64decode(src.split(",", 1)[1])))
     assert thumb.format == "JPEG" and thumb.width <= 180
-    # The counts table: one row per split (train, eval, all) and kind, matching queries.jsonl.
+    # The counts table: one row per split (train, validation, eval, all) and kind, matching queries.jsonl.
     kinds = sorted(result.kinds)
     header = ["split", *kinds, "all"]
     assert parser.cells[: len(header)] == header
     rows = [parser.cells[i : i + len(header)] for i in range(len(header), len(parser.cells), len(header))]
     expected = {
         s: Counter(q["kind"] for q in queries if s == "all" or q["split"] == s)
-        for s in ("train", "eval", "all")
+        for s in ("train", "validation", "eval", "all")
     }
+    assert [row[0] for row in rows] == ["train", "validation", "eval", "all"]
     for row in rows:
         assert [int(v) for v in row[1:-1]] == [expected[row[0]][k] for k in kinds], row
         assert int(row[-1]) == sum(expected[row[0]].values())

@@ -64,15 +64,16 @@ def pair_rows(rel: list[str], idx: range, negatives: int) -> dict[str, list[str]
     return rows
 
 
-def write_pairs(root: Path, negatives: int = 2) -> Path:
-    """A mined folder as `pagefit mine` writes it: relative image paths, bookkeeping columns, the corpus recorded."""
+def write_pairs(root: Path, negatives: int = 2, *, validation: bool = False) -> Path:
+    """A mined folder as `pagefit mine` writes it: relative image paths, bookkeeping columns, the corpus recorded;
+    with `validation`, rows 8-9 form a validation split (selection reads it) and 10-11 the eval split."""
     rel = write_pages(root / "corpus")
     out = root / "mined"
+    splits = {"train": range(0, 8), "eval": range(8, 12)}
+    if validation:
+        splits = {"train": range(0, 8), "validation": range(8, 10), "eval": range(10, 12)}
     dsd = datasets.DatasetDict(
-        {
-            "train": datasets.Dataset.from_dict(pair_rows(rel, range(0, 8), negatives)),
-            "eval": datasets.Dataset.from_dict(pair_rows(rel, range(8, 12), negatives)),
-        }
+        {name: datasets.Dataset.from_dict(pair_rows(rel, rows, negatives)) for name, rows in splits.items()}
     )
     dsd.save_to_disk(str(out))
     (out / "pagefit_pairs.json").write_text(json.dumps({"corpus": str((root / "corpus").resolve())}))

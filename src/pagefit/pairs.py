@@ -629,7 +629,7 @@ def _write(
         from pagefit.pairs_report import write_pairs_report
 
         write_pairs_report(
-            tmp, config.corpus, table, train_q + val_q, eval_q, filtered=filtered, failures=failures
+            tmp, config.corpus, table, train_q, eval_q, filtered=filtered, failures=failures, validation=val_q
         )
         result.seconds = round(time.perf_counter() - start, 2)
         meta = {"pagefit_version": __version__, "kind": "pairs", "corpus": config.corpus, "config": config.model_dump(),

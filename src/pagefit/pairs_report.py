@@ -82,6 +82,7 @@ def write_pairs_report(
     *,
     filtered: dict[str, int] | None = None,
     failures: Sequence[dict[str, Any]] = (),
+    validation: Sequence[Query] = (),
 ) -> Path:
     """Write `folder/report.html` for the pairs of `corpus`.
 
@@ -93,27 +94,31 @@ def write_pairs_report(
         eval_: the eval split's queries.
         filtered: queries dropped per filter reason.
         failures: `{"page_id", "error"}` per page a generator wrote no query for.
+        validation: the validation split's queries (carved from train documents).
 
     Returns:
         The report's path.
     """
     folder, corpus = Path(folder), Path(corpus)
     by_page: dict[str, list[tuple[str, Query]]] = defaultdict(list)
-    counts: dict[str, Counter[str]] = {"train": Counter(), "eval": Counter()}
-    for split, queries in (("train", train), ("eval", eval_)):
+    counts: dict[str, Counter[str]] = {"train": Counter(), "validation": Counter(), "eval": Counter()}
+    for split, queries in (("train", train), ("validation", validation), ("eval", eval_)):
         for q in queries:
             kind = q.kind if getattr(q, "origin", "user") != "user" else "user"
             counts[split][kind or "user"] += 1
             for page_id in q.page_ids:
                 by_page[page_id].append((split, q))
-    counts["all"] = counts["train"] + counts["eval"]
+    counts["all"] = counts["train"] + counts["validation"] + counts["eval"]
+    if not validation:
+        del counts["validation"]
     why = {f["page_id"]: f.get("error", "") for f in failures}
     ids, docs, images = list(pages["page_id"]), list(pages["doc_id"]), list(pages["image"])
     with_thumbs = len(ids) <= MAX_THUMBNAILS
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>pagefit pairs</title>",
         f"<style>{_CSS}</style></head><body>",
-        f"<h1>pagefit pairs: {len(train) + len(eval_)} queries on {len(by_page)} of {len(ids)} pages</h1>",
+        f"<h1>pagefit pairs: {len(train) + len(validation) + len(eval_)} queries on {len(by_page)} of {len(ids)} "
+        "pages</h1>",
         f"<p>corpus: {escape(str(corpus))}</p>",
         _counts_table(counts),
     ]

@@ -16,6 +16,8 @@ from collections.abc import Iterable, Sequence
 from pagefit.errors import PagefitError
 from pagefit.queries import Query
 
+MIN_GROUPS_FOR_VALIDATION = 3  # groups of train documents needed before one is held out for validation
+
 __all__ = ["doc_groups", "duplicate_links", "eval_documents", "split_by_document", "validation_documents"]
 
 
@@ -161,9 +163,12 @@ def validation_documents(
 ) -> set[str]:
     """The documents of the validation split, carved from the train split's: whole groups of linked
     documents whose query count comes closest to `fraction` of the train queries (see `eval_documents`).
-    Empty when `fraction` is 0 or the train queries concern a single group (nothing would be left to train on).
+    Empty when `fraction` is 0 or the train queries concern fewer than `MIN_GROUPS_FOR_VALIDATION` groups
+    (too few would be left to train on and to mine negatives from).
     """
-    if fraction <= 0 or not train_queries:
+    groups = [g for g in doc_groups(train_queries, page_doc, links) if any(page_doc[q.page_ids[0]] in g
+                                                                            for q in train_queries)]  # fmt: skip
+    if fraction <= 0 or len(groups) < MIN_GROUPS_FOR_VALIDATION:  # keep at least two groups to train on
         return set()
     try:
         # another seed than the eval split's, so the two draws are not the same shuffle of the groups
