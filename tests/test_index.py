@@ -202,7 +202,10 @@ def test_bm25_through_index_and_search_ranks_as_eval_on_hyphenated_ligature_and_
     for query, page in targets.items():  # BM25 alone decides (dense weight 0): the same page first
         result = _cli("search", out, query, "--hybrid", "weighted", "--fusion-weight", 0, "--json")
         assert result.exit_code == 0, result.output
-        assert json.loads(result.stdout)["results"][0]["page_id"] == page, (query, result.output)  # JSON: stdout
+        assert json.loads(result.stdout)["results"][0]["page_id"] == page, (
+            query,
+            result.output,
+        )  # JSON: stdout
     opened = open_index(out)
     expected = bm25_scores(opened.meta["text"], list(targets), BM25Settings.for_language(language))
     np.testing.assert_array_equal(opened.keyword.scores(list(targets)), expected)

@@ -239,7 +239,9 @@ def test_serve_api_and_reranker_on_a_multi_vector_index(built, colminilm, minilm
     from pagefit.serve import build_app
 
     _, out, _, queries = built
-    client = TestClient(build_app(out), base_url="http://127.0.0.1")  # `pagefit serve INDEX`: ocr-colminilm by name
+    client = TestClient(
+        build_app(out), base_url="http://127.0.0.1"
+    )  # `pagefit serve INDEX`: ocr-colminilm by name
     health = client.get("/api/health").json()
     assert health["status"] == "ok" and health["indexes"]["main"]["pages"] == 20
     text, target = queries[1]

@@ -71,7 +71,8 @@ def test_mined_negatives_are_the_hardest_valid_pages(corpus_and_pairs, tmp_path,
     )
     mined = load_pairs(out)
     split_docs = {
-        s: set(json.loads((pairs_dir / PAIRS_META).read_text())[f"{s}_docs"]) for s in ("train", "validation", "eval")
+        s: set(json.loads((pairs_dir / PAIRS_META).read_text())[f"{s}_docs"])
+        for s in ("train", "validation", "eval")
     }
     assert split_docs["train"] and split_docs["eval"] and not split_docs["train"] & split_docs["eval"]
     assert not split_docs["validation"] & (split_docs["train"] | split_docs["eval"])

@@ -134,7 +134,9 @@ def test_an_empty_train_split_is_refused_by_mine_and_train(road, tmp_path: Path,
     assert not (tmp_path / "m").exists()
 
 
-def test_mine_with_a_text_only_model_reads_page_text(road, tmp_path: Path, monkeypatch, minilm_path: Path) -> None:
+def test_mine_with_a_text_only_model_reads_page_text(
+    road, tmp_path: Path, monkeypatch, minilm_path: Path
+) -> None:
     _, pairs = road
     outcome = run_pagefit(["mine", pairs, "--model", minilm_path, "--out", tmp_path / "m", "--no-progress"],
                           monkeypatch)  # fmt: skip

@@ -73,7 +73,15 @@ from pagefit.querygen._lexicon import (
 from pagefit.querygen._tables import Table, chart_zone, find_tables, looks_like_names
 from pagefit.querygen.filters import words
 
-__all__ = ["COPYING_KINDS", "COPY_KINDS", "KINDS", "SPAN", "TextQueryGenerator", "span_queries", "well_formed_question"]
+__all__ = [
+    "COPYING_KINDS",
+    "COPY_KINDS",
+    "KINDS",
+    "SPAN",
+    "TextQueryGenerator",
+    "span_queries",
+    "well_formed_question",
+]
 
 logger = logging.getLogger(__name__)
 
