@@ -146,7 +146,7 @@ def _run(config: TrainConfig, resume_from: str | None) -> TrainResult:
     user_written = data.validation_heldout is not None and data.validation_heldout.user_queries > 0
     fusion = _tune_fusion(config, trainer.model, evaluator, reported, user_written) if is_main else None
     final = _metrics(reported(trainer.model), trainer.model, EVALUATOR_NAME, prefix="") if reported else {}
-    if final and (by_kind := _by_kind(reported, trainer.model, kinds)):
+    if final and (by_kind := _by_kind(reported, kinds)):
         selection["eval_by_kind"] = {"base": base.get("eval_by_kind", {}), "final": by_kind}
     if selection["improved"] is None and final and base.get("eval"):  # nothing was selected: the last step
         selection["improved"] = _beats(final, base["eval"], config.select_on)
@@ -300,13 +300,13 @@ def _metrics(
     return metrics
 
 
-def _by_kind(
-    evaluator: Any, model: SentenceTransformer, kinds: dict[str, str]
-) -> dict[str, dict[str, float]]:
-    """NDCG@10 per query kind on the eval split (model alone and fused), where the evaluator scores itself."""
-    if not kinds or not hasattr(evaluator, "ndcg_by_kind"):
+def _by_kind(evaluator: Any, kinds: dict[str, str]) -> dict[str, dict[str, float]]:
+    """NDCG@10 per query kind on the eval split (model alone and fused), from the scores of the evaluation
+    just run (where the evaluator scores pages itself)."""
+    dense = getattr(evaluator, "last_dense", None)
+    if not kinds or dense is None:
         return {}
-    return evaluator.ndcg_by_kind(model, kinds)
+    return evaluator.ndcg_by_kind(dense, kinds)
 
 
 def _base_metrics(
@@ -331,7 +331,7 @@ def _base_metrics(
         base["validation"] = _metrics(trainer.evaluate(), trainer.model, VALIDATION_NAME)
     if reported is not None:
         base["eval"] = _metrics(reported(trainer.model), trainer.model, EVALUATOR_NAME, prefix="")
-        if by_kind := _by_kind(reported, trainer.model, kinds):
+        if by_kind := _by_kind(reported, kinds):
             base["eval_by_kind"] = by_kind
     if trainer.accelerator.is_main_process and base:
         atomic_write_json(path, base)

@@ -75,6 +75,7 @@ class PassageRetrievalEvaluator(InformationRetrievalEvaluator):
         self.bm25_language = bm25_language
         self._bm25: np.ndarray | None = None
         self._tie_order: np.ndarray | None = None
+        self.last_dense: np.ndarray | None = None  # the model-alone scores of the latest evaluation
 
     @property
     def fuses(self) -> bool:
@@ -91,6 +92,7 @@ class PassageRetrievalEvaluator(InformationRetrievalEvaluator):
         if corpus_model not in (None, model) or not self._scores_itself(model):
             return super().compute_all_metrics(model, corpus_model, corpus_embeddings, output_path)
         dense = self.dense_scores(model, corpus_embeddings)
+        self.last_dense = dense
         blocks = {model.similarity_fn_name: dense}
         if self.fuses:
             blocks[HYBRID] = self.fused_scores(dense)
@@ -170,9 +172,9 @@ class PassageRetrievalEvaluator(InformationRetrievalEvaluator):
         ]
         return float(np.mean(values)) if values else 0.0
 
-    def ndcg_by_kind(self, model: SentenceTransformer, kinds: dict[str, str]) -> dict[str, dict[str, float]]:
-        """NDCG@10 per query kind, of the model alone and (where the pages have text) fused with BM25."""
-        dense = self.dense_scores(model)
+    def ndcg_by_kind(self, dense: np.ndarray, kinds: dict[str, str]) -> dict[str, dict[str, float]]:
+        """NDCG@10 per query kind of (queries, pages) model-alone scores (`last_dense` after an evaluation: no
+        second encoding), alone and (where the pages have text) fused with BM25."""
         fused = self.fused_scores(dense) if self.fuses else None
         out: dict[str, dict[str, float]] = {}
         for kind in sorted(set(kinds.values())):
