@@ -78,6 +78,7 @@ __all__ = [
     "load_pairs_meta",
     "pairs",
     "split_by_document",
+    "split_queries",
 ]
 
 logger = logging.getLogger(__name__)
@@ -321,6 +322,13 @@ def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     import json
 
     atomic_write_text(path, "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in rows))
+
+
+def split_queries(path: str | os.PathLike[str], split: str) -> list[dict[str, Any]]:
+    """The records of `queries.jsonl` (query, page_ids, kind, origin, split) of one split of a pairs or mined
+    folder ([] when it records none)."""
+    file = Path(path) / ALL_QUERIES
+    return [row for row in read_jsonl(file) if row.get("split") == split] if file.is_file() else []
 
 
 def load_pairs_meta(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -21,13 +21,9 @@ logger = logging.getLogger(__name__)
 
 
 def _train_queries(folder: Path) -> set[str]:
-    from pagefit.pairs import normal_text
+    from pagefit.pairs import normal_text, split_queries
 
-    path = folder / "queries.jsonl"
-    if not path.is_file():
-        return set()
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return {normal_text(r["query"]) for r in rows if r.get("split") == "train" and r.get("query")}
+    return {normal_text(r["query"]) for r in split_queries(folder, "train") if r.get("query")}
 
 
 def _train_pages(meta: dict[str, Any]) -> set[str]:

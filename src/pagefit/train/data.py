@@ -291,32 +291,17 @@ def prepare_split(ds: datasets.Dataset, root: Path | None, where: str, limit: in
     return _resolve_paths(ds, columns, root, where)
 
 
-def _query_records(folder: Path, split: str) -> dict[str, dict[str, Any]]:
-    """Query text -> its queries.jsonl record (kind, origin), for the queries of `split`."""
-    import json
-
-    path = folder / "queries.jsonl"
-    if not path.is_file():
-        return {}
-    records = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        row = json.loads(line) if line.strip() else {}
-        if row.get("split") == split:
-            records[row["query"]] = row
-    return records
-
-
 def _eval_queries(
     folder: Path, raw_eval: datasets.Dataset | None, split: str = "eval"
 ) -> dict[str, tuple[list[str], dict[str, Any]]]:
     """Held-out query text -> (relevant page ids, queries.jsonl record): the folder's eval_queries.jsonl (validation_queries.jsonl
     for the validation split: every query of the split, also those `mine` dropped for lack of
     negatives), else the split's rows."""
-    from pagefit.pairs import EVAL_QUERIES, VALIDATION_QUERIES
+    from pagefit.pairs import EVAL_QUERIES, VALIDATION_QUERIES, split_queries
     from pagefit.queries import read_queries
 
     found: dict[str, list[str]] = {}
-    records = _query_records(folder, split)
+    records = {row["query"]: row for row in split_queries(folder, split)}
     path = folder / (VALIDATION_QUERIES if split == "validation" else EVAL_QUERIES)
     if path.is_file() and path.stat().st_size:
         for q in read_queries(path):
