@@ -72,6 +72,8 @@ class MineConfig(BaseModel):
     relative_margin: float | None = 0.05
     exclude_neighbors: int = 0
     batch_size: int = 8
+    query_prompt: str | None = None
+    document_prompt: str | None = None
 
 
 @dataclass
@@ -310,6 +312,8 @@ def mine(
     batch_size: int = 8,
     trust_remote_code: bool = False,
     show_progress: bool = True,
+    query_prompt: str | None = None,
+    document_prompt: str | None = None,
 ) -> MineResult:
     """Add `num_negatives` hard negatives to every pair of both splits, from the pages of the pair's own split.
 
@@ -327,6 +331,8 @@ def mine(
         batch_size: pages per forward pass when encoding pages that are not cached.
         trust_remote_code: passed to `load_model`.
         show_progress: progress bars on stderr.
+        query_prompt: replaces the model's query prompt (None: its own).
+        document_prompt: replaces the model's document prompt (None: its own).
     """
     import datasets
 
@@ -356,10 +362,11 @@ def mine(
             f"--range-max {range_max} leaves fewer candidates than --num-negatives {num_negatives}"
         )
 
-    st_model = _load(model, trust_remote_code)
+    st_model = _load(model, trust_remote_code, query_prompt, document_prompt)
     config = MineConfig(pairs=str(pairs_dir.resolve()), corpus=str(corpus_dir), model=model_name(model),
                         num_negatives=num_negatives, range_max=range_max, relative_margin=relative_margin,
-                        exclude_neighbors=exclude_neighbors, batch_size=batch_size)  # fmt: skip
+                        exclude_neighbors=exclude_neighbors, batch_size=batch_size, query_prompt=query_prompt,
+                        document_prompt=document_prompt)  # fmt: skip
     encoder = _CachedEncoder(st_model, {p: v.image_hash for p, v in pages.items()}, batch_size, show_progress)
     split_docs = split_documents(meta, dsd)
     out_dsd, scores, dropped = {}, {}, {}
@@ -406,13 +413,33 @@ def split_documents(meta: dict[str, Any], dsd: datasets.DatasetDict) -> dict[str
     return docs
 
 
-def _load(model: str | SentenceTransformer, trust_remote_code: bool) -> SentenceTransformer:
-    if not isinstance(model, str | os.PathLike):
-        return model
+def _load(
+    model: str | SentenceTransformer,
+    trust_remote_code: bool,
+    query_prompt: str | None = None,
+    document_prompt: str | None = None,
+) -> SentenceTransformer:
     from pagefit.models import load_model, require_modality
+    from pagefit.models.page_text import set_prompts
+    from pagefit.sparse_embeddings import is_sparse
 
-    loaded = load_model(model, trust_remote_code=trust_remote_code)
+    if isinstance(model, str | os.PathLike):
+        loaded = load_model(
+            model,
+            trust_remote_code=trust_remote_code,
+            query_prompt=query_prompt,
+            document_prompt=document_prompt,
+        )
+    else:
+        loaded = model
+        if query_prompt is not None or document_prompt is not None:
+            set_prompts(loaded, query=query_prompt, document=document_prompt)
     require_modality(loaded, "image", role="the mining model (it embeds page images)")
+    if is_sparse(loaded):
+        raise PagefitError(
+            f"{model_name(model)} is a sparse model: `pagefit mine` mines with a dense model (e.g. ocr-minilm); "
+            "train the sparse model on the mined folder afterwards"
+        )
     return loaded
 
 

@@ -174,6 +174,17 @@ def index_command(
     ] = False,
     device: Annotated[str | None, typer.Option(help="Torch device, e.g. cpu or cuda.")] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    query_prompt: Annotated[
+        str | None,
+        typer.Option(
+            help="Prompt put before every query, replacing the model's own (e.g. 'query: '); stored in the "
+            "index, search and serve apply it."
+        ),
+    ] = None,
+    document_prompt: Annotated[
+        str | None,
+        typer.Option(help="Prompt put before every page text, replacing the model's own (e.g. 'passage: ')."),
+    ] = None,
 ) -> None:
     """Embed every page of a corpus into an on-disk index (incremental; resumable) for search and serve."""
     from rich.console import Console
@@ -211,6 +222,8 @@ def index_command(
         trust_remote_code=trust_remote_code,
         device=device,
         show_progress=progress,
+        query_prompt=query_prompt,
+        document_prompt=document_prompt,
     )
     console = Console()
     run = manifest.last_run
@@ -221,6 +234,11 @@ def index_command(
         if multi is not None
         else f"quantization {manifest.quantization}"
     )
+    if manifest.sparse is not None:
+        storage = (
+            f"sparse ({manifest.sparse.active_dims_per_page:g} of {manifest.sparse.vocabulary} dims active per page, "
+            f"{manifest.sparse.bytes_per_page:g} bytes/page)"
+        )
     console.print(
         f"[bold green]index[/] {out}: {manifest.pages} pages ({run.get('added', 0)} added, "
         f"{run.get('removed', 0)} removed, {run.get('kept', 0)} kept), dim {manifest.dim}, "

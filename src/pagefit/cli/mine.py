@@ -38,6 +38,14 @@ def mine_command(
     ] = 0,
     batch_size: Annotated[int, typer.Option(help="Pages per forward pass when encoding uncached pages.")] = 8,
     trust_remote_code: Annotated[bool, typer.Option(help="Allow custom code in the model folder.")] = False,
+    query_prompt: Annotated[
+        str | None,
+        typer.Option(help="Prompt put before every query, replacing the model's own (e.g. 'query: ')."),
+    ] = None,
+    document_prompt: Annotated[
+        str | None,
+        typer.Option(help="Prompt put before every page text, replacing the model's own (e.g. 'passage: ')."),
+    ] = None,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
 ) -> None:
     """Add hard negatives to every pair, from the pages of its own split's documents; save score distributions."""
@@ -52,7 +60,8 @@ def mine_command(
     result = mine(
         pairs, corpus, model, out, num_negatives=num_negatives, range_max=range_max,
         relative_margin=relative_margin or None, exclude_neighbors=exclude_neighbors, batch_size=batch_size,
-        trust_remote_code=trust_remote_code, show_progress=progress,
+        trust_remote_code=trust_remote_code, show_progress=progress, query_prompt=query_prompt,
+        document_prompt=document_prompt,
     )  # fmt: skip
     console = Console(stderr=True)
     table = Table("split", "pairs", "dropped", "positive mean", "negative mean", "difference mean", "difference min",

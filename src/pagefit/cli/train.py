@@ -112,6 +112,18 @@ def train_command(
             "and `index` do: page vector mixed with the best 100-word passage (default: on for them).",
         ),
     ] = None,
+    query_prompt: Annotated[
+        str | None,
+        typer.Option(
+            help="Prompt put before every query, replacing the model's own (e.g. 'query: '); saved with the model."
+        ),
+    ] = None,
+    document_prompt: Annotated[
+        str | None,
+        typer.Option(
+            help="Prompt put before every page text, replacing the model's own (e.g. 'passage: '); saved with the model."
+        ),
+    ] = None,
     report_to: Annotated[
         list[str] | None, typer.Option(help="Experiment tracker: trackio or tensorboard (repeatable).")
     ] = None,
@@ -154,6 +166,8 @@ def train_command(
         "eval_every": eval_every,
         "eval_corpus": str(eval_corpus) if eval_corpus else None,
         "passages": passages,
+        "query_prompt": query_prompt,
+        "document_prompt": document_prompt,
         "report_to": report_to,
         "trust_remote_code": trust_remote_code,
         "show_progress": progress,

@@ -263,6 +263,9 @@ def evaluate(
 
         fused, fusion = hybrid_runs(runs, named, data, config, show_progress)
         runs += fused
+        from pagefit.evaluation.sparse import sparse_hybrid_runs
+
+        runs += sparse_hybrid_runs(runs, named, data, config)  # a sparse model where BM25 stands
     if rerank is not None:
         runs = _add_reranked(runs, rerank, data, config, show_progress)
     report = _build_report(runs, data, config)
@@ -404,9 +407,14 @@ def _run_model(name: str, spec: Any, data: _Corpus, config: EvalConfig, show_pro
     require_modality(model, "text", role="a query encoder for eval")
     timing["load"] = time.perf_counter() - start
     from pagefit.multivector_embeddings import is_multi_vector
+    from pagefit.sparse_embeddings import is_sparse
 
     if is_multi_vector(model):  # token vectors scored by exact MaxSim (pagefit.evaluation.maxsim)
         return _run_multivector(name, spec, model, data, config, show_progress, timing)
+    if is_sparse(model):  # learned-sparse vectors (pagefit.evaluation.sparse)
+        from pagefit.evaluation.sparse import run_sparse_entry
+
+        return run_sparse_entry(name, spec, model, data, config, show_progress, timing)
     if config.token_pooling:
         logger.warning(
             "%s is a single-vector model: --token-pooling applies to multi-vector entries only", name

@@ -76,6 +76,8 @@ def index(
     trust_remote_code: bool = False,
     device: str | None = None,
     show_progress: bool = True,
+    query_prompt: str | None = None,
+    document_prompt: str | None = None,
 ) -> IndexManifest:
     """Build or update the index of ``corpus`` in ``out``.
 
@@ -107,6 +109,9 @@ def index(
         trust_remote_code: allow model folders that hold code (see `load_model`).
         device: torch device; None lets Sentence Transformers choose.
         show_progress: show a progress bar.
+        query_prompt: replaces the model's query prompt; stored in the manifest, search applies it
+            (default: the existing index's, else the model's own).
+        document_prompt: replaces the model's document prompt (default: the existing index's, else the model's).
 
     Returns:
         The written manifest.
@@ -119,17 +124,38 @@ def index(
     out = Path(out)
     pages = load_corpus(corpus)
     _check_out(out)
+    prompts = _index_prompts(out, query_prompt, document_prompt)
     st_model = (
         model
         if not isinstance(model, (str, os.PathLike))
-        else load_model(model, trust_remote_code=trust_remote_code, device=device)
+        else load_model(
+            model,
+            trust_remote_code=trust_remote_code,
+            device=device,
+            query_prompt=prompts.get("query"),
+            document_prompt=prompts.get("document"),
+        )
     )
+    if prompts and not isinstance(model, (str, os.PathLike)):
+        from pagefit.models.page_text import set_prompts
+
+        set_prompts(st_model, query=prompts.get("query"), document=prompts.get("document"))
     require_modality(st_model, "image", role="a page encoder for an index")
     require_modality(st_model, "text", role="a query encoder for an index")
     fingerprint = model_fingerprint(st_model)
     previous = read_manifest(out) if (out / MANIFEST).exists() else None
     if previous is not None:
         _check_same_model(previous, fingerprint, model, out)
+    from pagefit.sparse_embeddings import is_sparse
+
+    if is_sparse(st_model):  # learned-sparse vectors, in pagefit's own files (pagefit.index.sparse)
+        from pagefit.index.sparse import index_sparse
+
+        return index_sparse(corpus, st_model, out, spec=model, pages=pages, previous=previous, fingerprint=fingerprint,
+                            hybrid=hybrid, fusion=fusion, language=language, prompts=prompts, batch_size=batch_size,
+                            show_progress=show_progress, dim=dim, quantize=quantize, ann=ann,
+                            rescore_multiplier=rescore_multiplier, passages=passages, token_pooling=token_pooling,
+                            first_stage=first_stage, candidates=candidates)  # fmt: skip
     multi = _multi_vector_settings(
         st_model, previous, token_pooling=token_pooling, first_stage=first_stage, candidates=candidates,
         dim=dim, quantize=quantize, ann=ann, rescore_multiplier=rescore_multiplier, passages=passages,
@@ -160,6 +186,7 @@ def index(
         ),
         multivector=multi,
         passages=passage_settings,
+        prompts=prompts,
         similarity="maxsim" if multi is not None else "cosine",
         pages=previous.pages if previous else 0,
         created=previous.created if previous else now,
@@ -224,6 +251,13 @@ def _describe(model: Any) -> str:
     from pagefit.models import model_name
 
     return model_name(model)
+
+
+def _index_prompts(out: Path, query: str | None, document: str | None) -> dict[str, str]:
+    """The prompts the index applies (given ones over the existing index's); the manifest stores them."""
+    stored = read_manifest(out).prompts if (out / MANIFEST).exists() else {}
+    given = {name: text for name, text in (("query", query), ("document", document)) if text is not None}
+    return {**stored, **given}
 
 
 def _check_out(out: Path) -> None:

@@ -20,6 +20,7 @@ __all__ = [
     "IndexManifest",
     "MultiVectorSettings",
     "PassageSettings",
+    "SparseSettings",
     "read_manifest",
     "write_manifest",
 ]
@@ -72,6 +73,17 @@ class PassageSettings(BaseModel):
     windows: int = Field(0, description="window vectors stored (INDEX/passages/)")
 
 
+class SparseSettings(BaseModel):
+    """How a learned-sparse index (`SparseEncoder`, SPLADE) stores its pages (`pagefit.index.sparse`)."""
+
+    store: str = Field(
+        "scipy-csr", description="INDEX/sparse/: the pages' sparse vectors as a scipy CSR matrix (.npz)"
+    )
+    vocabulary: int = Field(0, description="dimensions of the sparse vectors (the model's vocabulary)")
+    active_dims_per_page: float = 0.0
+    bytes_per_page: float = Field(0.0, description="stored non-zeros (float32 value + int32 index) per page")
+
+
 class IndexManifest(BaseModel):
     pagefit_version: str
     corpus: str = Field(description="absolute path of the corpus folder the pages come from")
@@ -90,6 +102,13 @@ class IndexManifest(BaseModel):
     )
     passages: PassageSettings | None = Field(
         None, description="set when pages score as their vector mixed with their best passage, else None"
+    )
+    sparse: SparseSettings | None = Field(
+        None, description="set for a learned-sparse model (its vectors in INDEX/sparse/), else None"
+    )
+    prompts: dict[str, str] = Field(
+        default_factory=dict,
+        description="query / document prompts given to `pagefit index` (replacing the model's own); search applies them",
     )
     pages: int = 0
     store: str = "lancedb"

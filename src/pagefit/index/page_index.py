@@ -73,10 +73,15 @@ class PageIndex:
                 f"run `pagefit index {self.manifest.corpus} --model {self.manifest.model} --out {self.path}` again"
             )
         self.corpus = Path(self.manifest.corpus)
-        table = PageTable(self.path, self.manifest.dim, multi_vector=self.multi_vector)
-        if self.multi_vector:
+        if self.manifest.sparse is not None:  # learned-sparse vectors in pagefit's own files
+            from pagefit.index.sparse import open_sparse_pages
+
+            self.meta, self.searcher = open_sparse_pages(self.path, self.manifest)
+        elif self.multi_vector:
+            table = PageTable(self.path, self.manifest.dim, multi_vector=True)
             self.meta, self.searcher = self._open_multi_vector(table)
         else:
+            table = PageTable(self.path, self.manifest.dim)
             self.meta, vectors = table.read()
             settings = {
                 "ann": self.manifest.ann,
@@ -189,7 +194,9 @@ class PageIndex:
 
         spec = self._model_spec if self._model_spec is not None else self.manifest.model
         if isinstance(spec, (str, os.PathLike)):
-            model = load_model(spec, trust_remote_code=self._trust_remote_code, device=self._device)
+            prompts = self.manifest.prompts  # the prompts the index was built with
+            model = load_model(spec, trust_remote_code=self._trust_remote_code, device=self._device,
+                               query_prompt=prompts.get("query"), document_prompt=prompts.get("document"))  # fmt: skip
         else:
             model = spec
         if model_fingerprint(model) != self.manifest.model_fingerprint:
@@ -288,7 +295,11 @@ class PageIndex:
 
     def _encode_queries(self, queries: list[str]) -> list[Any]:
         """What the searcher takes, per query: a (1, dim) vector, or the query's token vectors (multi-vector)."""
-        if self.multi_vector:
+        if self.manifest.sparse is not None:
+            from pagefit.sparse_embeddings import encode_sparse_queries
+
+            encoded = encode_sparse_queries(self.model, queries)
+        elif self.multi_vector:
             from pagefit.multivector_embeddings import encode_multivector_queries
 
             encoded = encode_multivector_queries(self.model, queries)

@@ -176,21 +176,23 @@ def _load_hub(name: str, *, trust_remote_code: bool, **kwargs: Any) -> SentenceT
 
 
 def _model_class(path: Path) -> type:
-    """`MultiVectorEncoder` for a folder saved as one (``model_type`` in its ST config), else `SentenceTransformer`."""
-    from sentence_transformers import MultiVectorEncoder, SentenceTransformer
+    """`MultiVectorEncoder` or `SparseEncoder` for a folder saved as one (``model_type`` in its ST config), else
+    `SentenceTransformer`."""
+    from sentence_transformers import MultiVectorEncoder, SentenceTransformer, SparseEncoder
 
     config = path / "config_sentence_transformers.json"
     try:
         model_type = _read_json(config).get("model_type") if config.is_file() else None
     except (OSError, ValueError):
         model_type = None
-    return MultiVectorEncoder if model_type == "MultiVectorEncoder" else SentenceTransformer
+    classes = {"MultiVectorEncoder": MultiVectorEncoder, "SparseEncoder": SparseEncoder}
+    return classes.get(model_type, SentenceTransformer)
 
 
 def _load_folder(path: Path, *, trust_remote_code: bool, **kwargs: Any) -> SentenceTransformer:
     model_class = _model_class(path)
-    if model_class.__name__ == "MultiVectorEncoder":
-        kwargs.pop("truncate_dim", None)  # token vectors have no Matryoshka truncation
+    if model_class.__name__ in ("MultiVectorEncoder", "SparseEncoder"):
+        kwargs.pop("truncate_dim", None)  # token vectors and sparse vectors have no Matryoshka truncation
     if trust_remote_code:
         return model_class(str(path), trust_remote_code=True, **kwargs)
     module_classes = inspect_model_folder(path)

@@ -60,6 +60,9 @@ TEXT_PREFIX = "text:"
 """``text:NAME`` forces the text route for a model that could also read images."""
 DOCUMENT_PROMPT_NAMES = ("document", "passage", "corpus")  # the order `encode_document` looks them up in
 _ROUTE_ATTR = "_pagefit_text_route"
+# The model families whose text models take the route (dense, learned-sparse, multi-vector): all read text
+# through `preprocess`, which the route wraps.
+_ROUTED_CLASSES = ("SentenceTransformer", "SparseEncoder", "MultiVectorEncoder")
 _CORPUS_MARKERS = ("manifest.json", "pages")  # what `pagefit ingest` writes into a corpus folder
 _MAX_CORPUS_DEPTH = 6  # folders between a page image and its corpus root (images/<source dirs>/<file>)
 
@@ -253,8 +256,8 @@ def attach_text_route(model: SentenceTransformer, *, forced: bool = False) -> bo
         return False
     if reads_images and not forced:
         return False
-    if type(model).__name__ != "SentenceTransformer" and not forced:
-        return False  # sparse and multi-vector models keep their own routes
+    if type(model).__name__ not in _ROUTED_CLASSES and not forced:
+        return False  # another model family (e.g. pagefit's own OCR modules) keeps its own route
     _fill_document_prompt(model)
     route = PageTextRoute(model)
     model.preprocess = route  # instance attribute: the collator and encode() both call model.preprocess

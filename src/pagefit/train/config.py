@@ -94,6 +94,16 @@ class TrainConfig(BaseModel):
         True, description="Merge adapters into the saved model (no peft needed to load)."
     )
     gradient_checkpointing: bool = False
+    query_prompt: str | None = Field(
+        None,
+        description="Prompt put before every query, replacing the model's own `query` prompt (e.g. 'query: '); "
+        "the saved model keeps it (`encode_query` uses it).",
+    )
+    document_prompt: str | None = Field(
+        None,
+        description="Prompt put before every page text, replacing the model's own document prompt (e.g. "
+        "'passage: '); the saved model keeps it (`encode_document` uses it).",
+    )
 
     # Multi-vector (late-interaction) models: see `pagefit.train.multivector`
     multi_vector: bool = Field(
@@ -118,6 +128,14 @@ class TrainConfig(BaseModel):
         2.0, ge=1, description="Token pooling: keep about 1/pool_factor of each page's vectors."
     )
     max_grad_norm: float = Field(1.0, gt=0, description="Gradient clipping norm.")
+
+    # Learned-sparse (SPLADE) models: see `pagefit.train.sparse`
+    sparse_document_regularizer: float = Field(
+        3e-5, ge=0, description="Sparse models: FLOPS regulariser weight on page vectors (SpladeLoss)."
+    )
+    sparse_query_regularizer: float = Field(
+        5e-5, ge=0, description="Sparse models: FLOPS regulariser weight on query vectors (SpladeLoss)."
+    )
 
     # Data
     data: str | None = Field(

@@ -83,11 +83,13 @@ def _load_kwargs(config: TrainConfig, precision: Precision, *, images: bool) -> 
 
 
 def _load(
-    name: str, config: TrainConfig, precision: Precision, *, images: bool = True
+    name: str, config: TrainConfig, precision: Precision, *, images: bool = True, prompts: bool = False
 ) -> SentenceTransformer:
     from pagefit.models import load_model
 
     kwargs = _load_kwargs(config, precision, images=images)
+    if prompts:  # the model trained: the configured prompts replace its own (the route says which it reads)
+        kwargs |= {"query_prompt": config.query_prompt, "document_prompt": config.document_prompt}
     return load_model(name, trust_remote_code=config.trust_remote_code, **kwargs)
 
 
@@ -102,7 +104,12 @@ def build_model(config: TrainConfig, precision: Precision) -> SentenceTransforme
     elif config.architecture == "router":
         model = compose_router(config, precision)
     else:
-        model = _load(config.model, config, precision)
+        model = _load(config.model, config, precision, prompts=True)
+    if config.query_prompt is not None or config.document_prompt is not None:
+        from pagefit.models.page_text import set_prompts
+
+        # set on the model, so that training, its held-out evaluation and the saved folder all read them
+        set_prompts(model, query=config.query_prompt, document=config.document_prompt)
     require_modality(model, "text", role="the query encoder of `pagefit train`")
     require_modality(model, "image", role="the page encoder of `pagefit train`")
     model.model_card_data.local_files_only = True

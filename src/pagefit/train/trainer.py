@@ -322,6 +322,12 @@ def build_trainer(
 
     if is_multi_vector(model):  # token vectors + MaxSim: its own loss, evaluator and trainer class
         return build_multivector_trainer(config, data, out, precision, model)
+    from pagefit.sparse_embeddings import is_sparse
+
+    if is_sparse(model):  # learned-sparse (SPLADE): SpladeLoss, sparse evaluator and trainer class
+        from pagefit.train.sparse import build_sparse_trainer
+
+        return build_sparse_trainer(config, data, out, precision, model)
     check_dims(model, config)
     if config.lora:
         add_lora(model, config)
@@ -382,9 +388,16 @@ def heldout_evaluator(
     if rows is None and heldout is None:
         return None
     name = VALIDATION_NAME if split == "validation" else EVALUATOR_NAME
+    from pagefit.sparse_embeddings import is_sparse
+
     if is_multi_vector(model):  # the single-vector task, re-scored by MaxSim
         single = build_evaluator(rows, batch_size=config.encode_batch_size, heldout=heldout, name=name)
         evaluator = multivector_evaluator(single)
+    elif is_sparse(model):  # the single-vector task, scored by sparse vectors
+        from pagefit.train.sparse import sparse_evaluator
+
+        single = build_evaluator(rows, batch_size=config.encode_batch_size, heldout=heldout, name=name)
+        evaluator = sparse_evaluator(single)
     else:
         evaluator = build_evaluator(
             rows, batch_size=config.encode_batch_size, heldout=heldout, name=name,
