@@ -45,6 +45,19 @@ def run_pagefit(args: list[object], monkeypatch: pytest.MonkeyPatch) -> Outcome:
     return Outcome(code, err.getvalue())
 
 
+def run_in_process(cmd: list[str], env: dict[str, str] | None = None) -> None:
+    """Run `cmd` (`[PAGEFIT, verb, ...]`, as given to `kill_when`) through the real console entry point in this
+    process, with `env` set for the call; fail with its stderr unless it exits 0. The reruns of the kill tests
+    need no fresh interpreter: only the killed run must be a process of its own (it saves ~5 s of imports
+    a run)."""
+    assert cmd[0] == PAGEFIT, cmd
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in (env or {}).items():
+            patch.setenv(key, value)
+        outcome = run_pagefit(cmd[1:], patch)
+    assert outcome.code == 0, outcome.err[-3000:]
+
+
 def assert_one_line_error(outcome: Outcome, *needles: str) -> str:
     """Exit 1, one `error:` line holding every needle, no traceback. Returns the line."""
     assert outcome.code == 1, outcome.err

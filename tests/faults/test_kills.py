@@ -22,7 +22,7 @@ from pathlib import Path
 
 import datasets
 import pytest
-from _helpers import PAGEFIT, kill_when
+from _helpers import PAGEFIT, kill_when, run_in_process
 
 import pagefit
 from test_ingest import make_pdf
@@ -56,9 +56,7 @@ def test_ingest_killed_anywhere_resumes_to_the_same_corpus(tmp_path: Path, seed:
     killed = kill_when(
         cmd, lambda: _count(out / ".pagefit" / "parts", "*.json") >= target, delay=rng.random() * 0.3
     )
-    import subprocess
-
-    subprocess.run(cmd, check=True, capture_output=True)
+    run_in_process(cmd)
     pagefit.ingest.ingest([docs], tmp_path / "clean", ocr="never", show_progress=False)
     assert pagefit.load_corpus(out).to_list() == pagefit.load_corpus(tmp_path / "clean").to_list()
     assert killed or target >= 8  # (a very late kill point may land after the run ended)
@@ -116,7 +114,6 @@ def fake_vlm():
 @pytest.mark.parametrize("seed", CHEAP_SEEDS)
 def test_pairs_with_a_vlm_killed_anywhere_resumes_from_cached_answers(sample_corpus: Path, tmp_path: Path,
                                                                      fake_vlm, seed: int) -> None:  # fmt: skip
-    import subprocess
 
     rng = random.Random(100 + seed)
     n_pages = len(pagefit.load_corpus(sample_corpus))
@@ -132,16 +129,11 @@ def test_pairs_with_a_vlm_killed_anywhere_resumes_from_cached_answers(sample_cor
     assert not out.exists()  # nothing published by the killed run
     time.sleep(0.5)  # the killed run's last request may still be counted by a slow server thread
     asked_before = sum(fake_vlm.calls.values())
-    subprocess.run(cmd, check=True, capture_output=True, env={**os.environ, **env})
+    run_in_process(cmd, env)
     asked_again = sum(fake_vlm.calls.values()) - asked_before
     assert asked_again == n_pages - cached  # exactly the pages not answered before the kill
-    clean_env = {**os.environ, "PAGEFIT_CACHE_DIR": str(tmp_path / "clean-cache")}
-    subprocess.run(
-        [str(tmp_path / "clean") if c == str(out) else c for c in cmd],
-        check=True,
-        capture_output=True,
-        env=clean_env,
-    )
+    run_in_process([str(tmp_path / "clean") if c == str(out) else c for c in cmd],
+                   {"PAGEFIT_CACHE_DIR": str(tmp_path / "clean-cache")})  # fmt: skip
     assert _rows(out) == _rows(tmp_path / "clean")
     assert (out / "queries.jsonl").read_text() == (tmp_path / "clean" / "queries.jsonl").read_text()
 
@@ -158,7 +150,6 @@ def _cache_with_text(source: Path, dest: Path) -> Path:
 
 @pytest.mark.parametrize("seed", COSTLY_SEEDS)
 def test_mine_killed_anywhere_resumes_to_the_same_negatives(road, tmp_path: Path, seed: int) -> None:
-    import subprocess
 
     rng = random.Random(200 + seed)
     _, pairs = road
@@ -170,17 +161,9 @@ def test_mine_killed_anywhere_resumes_to_the_same_negatives(road, tmp_path: Path
     shards = tmp_path / "cache" / "embeddings"
     target = rng.randint(1, 5)
     killed = kill_when(cmd, lambda: _count(shards, "*.npy") >= target, delay=rng.random() * 0.5, env=env)
-    subprocess.run(cmd, check=True, capture_output=True, env={**os.environ, **env})
-    clean_env = {
-        **os.environ,
-        "PAGEFIT_CACHE_DIR": str(_cache_with_text(session_cache, tmp_path / "clean-cache")),
-    }
-    subprocess.run(
-        [str(tmp_path / "clean") if c == str(out) else c for c in cmd],
-        check=True,
-        capture_output=True,
-        env=clean_env,
-    )
+    run_in_process(cmd, env)
+    clean_env = {"PAGEFIT_CACHE_DIR": str(_cache_with_text(session_cache, tmp_path / "clean-cache"))}
+    run_in_process([str(tmp_path / "clean") if c == str(out) else c for c in cmd], clean_env)
     assert killed
     assert _rows(out) == _rows(tmp_path / "clean")
 
@@ -189,7 +172,6 @@ def _killed_training_resumes_to_the_same_model(verb: str, data: Path, tmp_path: 
                                                rng: random.Random, env: dict[str, str]) -> None:  # fmt: skip
     """`pagefit VERB` killed once a checkpoint at a seeded step exists, then `--resume`d, ends with the
     step count and weights of a run never interrupted."""
-    import subprocess
 
     import numpy as np
     from safetensors.numpy import load_file
@@ -207,11 +189,8 @@ def _killed_training_resumes_to_the_same_model(verb: str, data: Path, tmp_path: 
     assert kill_when([PAGEFIT, verb, str(data), "--out", str(out), *args], ready,
                      delay=rng.random() * 0.3, env=env)  # fmt: skip
     assert not (out / "train_summary.json").exists()
-    full_env = {**os.environ, **env}
-    subprocess.run([PAGEFIT, verb, "--out", str(out), "--resume", "--no-progress"], check=True,
-                   capture_output=True, env=full_env)  # fmt: skip
-    subprocess.run([PAGEFIT, verb, str(data), "--out", str(clean), *args], check=True, capture_output=True,
-                   env=full_env)  # fmt: skip
+    run_in_process([PAGEFIT, verb, "--out", str(out), "--resume", "--no-progress"], env)
+    run_in_process([PAGEFIT, verb, str(data), "--out", str(clean), *args], env)
     resumed, straight = (json.loads((d / "train_summary.json").read_text()) for d in (out, clean))
     assert resumed["steps"] == straight["steps"] == steps
     assert int(resumed["resumed_from"].rsplit("-", 1)[1]) >= target and straight["resumed_from"] is None
@@ -268,7 +247,6 @@ def test_train_reranker_killed_after_a_checkpoint_resumes_to_the_same_model(
 @pytest.mark.parametrize("seed", CHEAP_SEEDS)
 def test_index_killed_anywhere_resumes_to_the_same_index(sample_corpus: Path, tiny_clip_path: Path,
                                                          tmp_path: Path, seed: int) -> None:  # fmt: skip
-    import subprocess
 
     import numpy as np
 
@@ -281,10 +259,10 @@ def test_index_killed_anywhere_resumes_to_the_same_index(sample_corpus: Path, ti
            "--batch-size", "1", "--commit-every", "2", "--no-progress"]  # fmt: skip
     target = rng.randint(1, 4)  # commits to the page table (one data file each) before the kill
     killed = kill_when(cmd, lambda: _count(out, "*.lance") >= target, delay=rng.random() * 0.2, env=env)
-    subprocess.run(cmd, check=True, capture_output=True, env={**os.environ, **env})
+    run_in_process(cmd, env)
     clean = tmp_path / "clean"
-    subprocess.run([clean.as_posix() if c == str(out) else c for c in cmd], check=True, capture_output=True,
-                   env={**os.environ, "PAGEFIT_CACHE_DIR": str(tmp_path / "clean-cache")})  # fmt: skip
+    run_in_process([clean.as_posix() if c == str(out) else c for c in cmd],
+                   {"PAGEFIT_CACHE_DIR": str(tmp_path / "clean-cache")})  # fmt: skip
     assert killed
     a, b = open_index(out), open_index(clean)
     assert sorted(a.page_ids) == sorted(b.page_ids) and len(a.page_ids) == len(set(a.page_ids))
