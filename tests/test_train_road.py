@@ -10,8 +10,11 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from pagefit.cli import app
 from test_train import DIMS, write_pairs
 
 PAGEFIT = str(Path(sys.executable).parent / "pagefit")
@@ -34,13 +37,19 @@ def checkpoints(out: Path) -> list[Path]:
 
 @pytest.mark.slow
 def test_resume_after_the_process_is_killed(tmp_path, tiny_qwen3vl_path):
-    mined, out = write_pairs(tmp_path / "data"), tmp_path / "model"
-    args = [PAGEFIT, "train", str(mined), "--preset", "qwen3-vl-2b-vdr", "--model", str(tiny_qwen3vl_path), *DIMS,
-            "--max-steps", "8", "--batch-size", "4", "--set", "save_every=2", "--eval-every", "8", "--out", str(out)]  # fmt: skip
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    """SIGKILL mid-run with evaluation on (a validation split selects the step), then `--resume`: the saved
+    model is the uninterrupted run's, weights and selected step, with every evaluation from before the kill."""
+    mined = write_pairs(tmp_path / "data", validation=True)
+    common = [str(mined), "--preset", "qwen3-vl-2b-vdr", "--model", str(tiny_qwen3vl_path), *DIMS, "--max-steps", "8",
+              "--batch-size", "4", "--set", "save_every=2", "--eval-every", "2"]  # fmt: skip
+    whole, out = tmp_path / "whole", tmp_path / "model"
+    uninterrupted = CliRunner().invoke(app, ["train", *common, "--out", str(whole), "--no-progress"])
+    assert uninterrupted.exit_code == 0, uninterrupted.output
+    proc = subprocess.Popen([PAGEFIT, "train", *common, "--out", str(out)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)  # fmt: skip
     deadline = time.monotonic() + 240
     while not checkpoints(out) and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.1)
+        time.sleep(0.05)
     proc.kill()  # SIGKILL: no chance to clean up, as when a machine goes away
     stderr = proc.communicate()[1]
     assert checkpoints(out), f"no checkpoint before the kill: {stderr[-2000:]}"
@@ -48,13 +57,12 @@ def test_resume_after_the_process_is_killed(tmp_path, tiny_qwen3vl_path):
     last = checkpoints(out)[-1].parent.name
     assert int(last.split("-")[1]) < 8  # killed mid-run
 
-    again = run([PAGEFIT, "train", str(mined), "--out", str(out)])
-    assert again.returncode == 1 and "--resume" in again.stderr  # refuses to start over silently
-
-    resumed = run(
-        [PAGEFIT, "train", "--out", str(out), "--resume"]
-    )  # the recorded config, from the checkpoint
-    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    # the reruns need no process of their own (only the killed run does)
+    again = CliRunner().invoke(app, ["train", str(mined), "--out", str(out)])
+    assert again.exit_code == 1 and "--resume" in str(again.exception)  # refuses to start over silently
+    # the recorded config, from the checkpoint
+    resumed = CliRunner().invoke(app, ["train", "--out", str(out), "--resume", "--no-progress"])
+    assert resumed.exit_code == 0, resumed.output[-3000:]
     summary = json.loads((out / "train_summary.json").read_text())
     assert summary["resumed_from"] == last and summary["steps"] == 8
     # the base model's metrics of the first run, read back (not measured again) after the resume
@@ -65,6 +73,24 @@ def test_resume_after_the_process_is_killed(tmp_path, tiny_qwen3vl_path):
     assert state["global_step"] == 8 and any(
         log["step"] <= int(last.split("-")[1]) for log in state["log_history"]
     )
+    # the same selection as the uninterrupted run: evaluations from before the kill are still candidates
+    reference = json.loads((whole / "train_summary.json").read_text())
+    assert summary["selection"]["history"] == reference["selection"]["history"]
+    assert [h["step"] for h in reference["selection"]["history"]] == [0, 2, 4, 6, 8]
+    assert summary["selection"]["selected_step"] == reference["selection"]["selected_step"]
+    assert reference["selection"]["selected_step"] <= int(last.split("-")[1])  # chosen from before the kill
+    ours, theirs = tensors_of(out), tensors_of(whole)
+    assert ours.keys() == theirs.keys()
+    assert all(np.array_equal(ours[k], theirs[k]) for k in ours)
+    assert summary["final_metrics"] == reference["final_metrics"]
+
+
+def tensors_of(model_dir: Path) -> dict:
+    """The saved model's weights (its checkpoints left out)."""
+    from safetensors.numpy import load_file
+
+    return {f"{f.name}:{k}": v for f in sorted(model_dir.rglob("*.safetensors")) if "checkpoints" not in f.parts
+            for k, v in load_file(str(f)).items()}  # fmt: skip
 
 
 def free_port() -> int:

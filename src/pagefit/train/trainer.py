@@ -237,12 +237,14 @@ def _primary(metrics: dict[str, float], select_on: str = "hybrid") -> float | No
 
 
 class BestCheckpoint:
-    """(Mixed into a `TrainerCallback` by `best_checkpoint_callback`.) Keeps the weights of the best evaluation so far (held-out NDCG@10), so the run hands over its best
-    checkpoint rather than its last one; step 0 is the base model.
+    """(Mixed into a `TrainerCallback` by `best_checkpoint_callback`.) Keeps the weights of the best evaluation
+    so far (held-out NDCG@10), so the run hands over its best checkpoint rather than its last one; step 0 is
+    the base model.
 
-    The trainable parameters of the best step are kept as a CPU copy (all weights for a full finetune,
-    the adapters only with LoRA). After `--resume`, evaluations from before the resume cannot be
-    restored and are not candidates.
+    The trainable parameters of the best step are kept as a CPU copy (all weights for a full finetune, the
+    adapters only with LoRA) and written to `checkpoints/best/step-N.safetensors` when the step is evaluated.
+    Every checkpoint's `trainer_state.json` records the evaluations so far (`state()`, transformers'
+    `ExportableState`), so `--resume` starts from the same candidates an uninterrupted run had at that step.
     """
 
     def __init__(self, select_on: str = "hybrid") -> None:
@@ -252,6 +254,34 @@ class BestCheckpoint:
         self.best_step: int | None = None
         self.best_value: float | None = None
         self._weights: dict[str, Any] | None = None
+
+    def state(self) -> dict[str, Any]:
+        """What a checkpoint records (transformers writes it into `trainer_state.json`)."""
+        return {
+            "args": {"select_on": self.select_on},
+            "attributes": {"history": [list(h) for h in self.history], "best_step": self.best_step,
+                           "best_value": self.best_value,
+                           "metrics": {str(s): m for s, m in self.metrics.items()}},
+        }  # fmt: skip
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any):
+        recorded = (state.stateful_callbacks or {}).get(type(self).__name__)
+        if state.global_step > 0 and isinstance(recorded, dict):  # resumed: the checkpoint's evaluations
+            self._restore_state(recorded.get("attributes", {}), Path(args.output_dir))
+
+    def _restore_state(self, recorded: dict[str, Any], folder: Path) -> None:
+        from safetensors.torch import load_file
+
+        best_step = recorded.get("best_step")
+        path = _best_weights_path(folder, best_step) if best_step is not None else None
+        if path is not None and not path.is_file():
+            logger.warning("--resume: %s is missing: evaluations before the resume are not candidates", path)
+            return
+        self.history = [(int(s), float(v)) for s, v in recorded.get("history", [])]
+        self.metrics = {int(s): dict(m) for s, m in recorded.get("metrics", {}).items()}
+        self.best_step, self.best_value = best_step, recorded.get("best_value")
+        self._weights = load_file(str(path)) if path is not None else None
+        logger.info("resumed %d evaluations (best step %s)", len(self.history), best_step)
 
     def on_evaluate(
         self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None, **kw: Any
@@ -268,8 +298,16 @@ class BestCheckpoint:
             model = kw.get("model")
             if model is not None:
                 self._weights = {
-                    n: p.detach().to("cpu", copy=True) for n, p in model.named_parameters() if p.requires_grad
+                    n: p.detach().to("cpu", copy=True).contiguous()
+                    for n, p in model.named_parameters()
+                    if p.requires_grad
                 }
+                if args.should_save:  # before any checkpoint names this step as its best
+                    _write_best_weights(Path(args.output_dir), step, self._weights)
+
+    def on_save(self, args: Any, state: Any, control: Any, **kw: Any):
+        if args.should_save:
+            _drop_unused_best_weights(Path(args.output_dir), self.best_step)
 
     def restore(self, model: Any) -> None:
         """Put the best step's weights back into `model`."""
@@ -283,10 +321,42 @@ class BestCheckpoint:
                     param.copy_(self._weights[name].to(param.device))
 
 
+BEST_DIR = "best"
+
+
+def _best_weights_path(folder: Path, step: int) -> Path:
+    return folder / BEST_DIR / f"step-{step}.safetensors"
+
+
+def _write_best_weights(folder: Path, step: int, weights: dict[str, Any]) -> None:
+    from safetensors.torch import save
+
+    from pagefit._io import atomic_write_bytes
+
+    atomic_write_bytes(_best_weights_path(folder, step), save(weights))
+
+
+def _drop_unused_best_weights(folder: Path, best_step: int | None) -> None:
+    """Delete the best weights that neither the run nor any checkpoint left on disk still names."""
+    import json
+
+    keep = {best_step}
+    for state_file in folder.glob("checkpoint-*/trainer_state.json"):
+        try:
+            recorded = json.loads(state_file.read_text(encoding="utf-8")).get("stateful_callbacks", {})
+        except (OSError, ValueError):
+            continue
+        keep |= {c.get("attributes", {}).get("best_step") for c in recorded.values() if isinstance(c, dict)}
+    for path in (folder / BEST_DIR).glob("step-*.safetensors"):
+        if int(path.stem.removeprefix("step-")) not in keep:
+            path.unlink(missing_ok=True)
+
+
 def best_checkpoint_callback(select_on: str = "hybrid") -> BestCheckpoint:
     from transformers import TrainerCallback
+    from transformers.trainer_callback import ExportableState
 
-    class BestCheckpointCallback(BestCheckpoint, TrainerCallback):
+    class BestCheckpointCallback(BestCheckpoint, TrainerCallback, ExportableState):
         pass
 
     return BestCheckpointCallback(select_on)
