@@ -54,6 +54,7 @@ from pagefit.splits import (
     doc_groups,
     duplicate_links,
     eval_documents,
+    near_copy_links,
     split_by_document,
     validation_documents,
 )
@@ -134,6 +135,7 @@ class PairsResult:
     validation_rows: int = 0
     validation_queries: int = 0
     validation_docs: list[str] = field(default_factory=list)
+    near_copy_links: list[list[str]] = field(default_factory=list)  # documents linked by near-copy pages
 
     @property
     def queries_per_page(self) -> float:
@@ -504,6 +506,12 @@ def pairs(
     page_doc = dict(zip(table["page_id"], table["doc_id"], strict=True))
     links = duplicate_links(table["page_id"], table["doc_id"], table["image_hash"], table["text"],
                             targeted={p for q in all_queries for p in q.page_ids})  # fmt: skip
+    near_copies = near_copy_links(table["doc_id"], table["text"])
+    if near_copies:
+        logger.info(
+            "%d pair(s) of documents hold near-copy pages: each pair stays in one split", len(near_copies)
+        )
+    links += near_copies
     # Held-out splits hold no copies of the page (spans, keyword crops), so the shares count the queries they
     # can hold: the eval split gets `eval_fraction` of those, the validation split `validation_fraction` of
     # the rest (all queries count when every one is a copy).
@@ -559,7 +567,7 @@ def pairs(
     docs = {"train": sorted(d for g in groups if not g & held for d in g), "validation": sorted(val_docs),
             "eval": sorted(eval_docs)}  # fmt: skip
     splits = {"train": train_q, "validation": val_q, "eval": eval_q}
-    return _write(out, config, table, splits, docs, filtered, failures, dropped, start, achieved)
+    return _write(out, config, table, splits, docs, filtered, failures, dropped, start, achieved, near_copies)
 
 
 def _is_copy(query: Query, copy_kinds: frozenset[str]) -> bool:
@@ -604,6 +612,7 @@ def _write(
     dropped: list[dict[str, Any]],
     start: float,
     achieved: float,
+    near_copies: list[tuple[str, str]],
 ) -> PairsResult:
     import datasets
 
@@ -622,6 +631,7 @@ def _write(
         pages_with_queries=len({p for q in every for p in q.page_ids}), kinds=dict(kinds.most_common()),
         filtered=filtered, failures=len(failures), seconds=0.0, eval_fraction_achieved=round(achieved, 4),
         validation_rows=len(dsd["validation"]), validation_queries=len(val_q), validation_docs=docs["validation"],
+        near_copy_links=[list(pair) for pair in near_copies],
     )  # fmt: skip
     tmp = prepare_out(out, PAIRS_META, "pairs")
     try:

@@ -1,8 +1,8 @@
 """How `pagefit pairs` splits queries by document: train, validation and eval never share a document.
 
 Documents, not queries, are split: the eval share of queries is the closest to `eval_fraction` that whole
-documents allow; documents linked by a query, by a pixel-identical page or by being a copy of another
-document's pages stay on one side. The validation split is carved the same way from the *train*
+documents allow; documents linked by a query, by a pixel-identical page, by a near-copy page (the same normalised text,
+see `near_copy_links`) or by being a copy of another document's pages stay on one side. The validation split is carved the same way from the *train*
 documents: `pagefit train` selects its checkpoint and fusion weight on it, so the eval split stays the
 yardstick that nothing was chosen on.
 """
@@ -10,15 +10,33 @@ yardstick that nothing was chosen on.
 from __future__ import annotations
 
 import random
+import re
+import unicodedata
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 
 from pagefit.errors import PagefitError
+from pagefit.pagetext import clean_page_text
 from pagefit.queries import Query
 
 MIN_GROUPS_FOR_VALIDATION = 3  # groups of train documents needed before one is held out for validation
+# Near-copy pages: word 3-shingles of the normalised text with a Jaccard similarity of at least this; pages
+# of fewer words (covers, "intentionally left blank") link nothing, or they would glue documents together.
+NEAR_COPY_JACCARD = 0.8
+NEAR_COPY_MIN_WORDS = 25
+SHINGLE_WORDS = 3
+MINHASH_PERMUTATIONS = 128
 
-__all__ = ["doc_groups", "duplicate_links", "eval_documents", "split_by_document", "validation_documents"]
+__all__ = [
+    "NEAR_COPY_JACCARD",
+    "NEAR_COPY_MIN_WORDS",
+    "doc_groups",
+    "duplicate_links",
+    "eval_documents",
+    "near_copy_links",
+    "split_by_document",
+    "validation_documents",
+]
 
 
 def doc_groups(
@@ -77,6 +95,54 @@ def duplicate_links(
             links += [(docs[0], d) for d in docs[1:]]
     links += [(doc, other) for doc, n in twinned.items() if n == pages_of[doc] for other in all_dup[doc]]
     return links
+
+
+def page_shingles(text: str, size: int = SHINGLE_WORDS) -> tuple[set[str], int]:
+    """(word shingles, word count) of a page's normalised text: cleaned as pagefit reads every page
+    (`clean_page_text`: ligatures, soft hyphens, words split at line ends), NFKC, casefolded, words only."""
+    words = re.findall(r"\w+", unicodedata.normalize("NFKC", clean_page_text(text)).casefold())
+    return {" ".join(words[i : i + size]) for i in range(max(1, len(words) - size + 1))}, len(words)
+
+
+def near_copy_links(
+    doc_ids: Sequence[str],
+    texts: Sequence[str | None],
+    *,
+    threshold: float = NEAR_COPY_JACCARD,
+    min_words: int = NEAR_COPY_MIN_WORDS,
+) -> list[tuple[str, str]]:
+    """Pairs of documents that hold near-copy pages (a re-rendered or re-OCR'd page, a revised edition),
+    so that they stay on one side of the split: pages whose word 3-shingle sets (`page_shingles`) have
+    a Jaccard similarity of at least `threshold`. MinHash LSH (`datasketch`) proposes candidates, the exact
+    Jaccard decides; pages of fewer than `min_words` words take no part. Only links that join documents
+    not yet linked are returned (enough for `doc_groups`)."""
+    from datasketch import MinHash, MinHashLSH
+
+    lsh = MinHashLSH(threshold=threshold, num_perm=MINHASH_PERMUTATIONS)
+    group: dict[str, str] = {}
+
+    def find(d: str) -> str:
+        while group.setdefault(d, d) != d:
+            group[d] = group[group[d]]
+            d = group[d]
+        return d
+
+    links: list[tuple[str, str]] = []
+    for i, text in enumerate(texts):
+        grams, n_words = page_shingles(text or "")
+        if n_words < min_words:
+            continue
+        sketch = MinHash(num_perm=MINHASH_PERMUTATIONS, seed=1)
+        sketch.update_batch([g.encode("utf-8") for g in grams])
+        for j in sorted(lsh.query(sketch)):
+            if find(doc_ids[j]) == find(doc_ids[i]):
+                continue
+            other = page_shingles(texts[j] or "")[0]  # candidates are few: their shingles are made again
+            if len(grams & other) >= threshold * len(grams | other):
+                links.append((doc_ids[j], doc_ids[i]))
+                group[find(doc_ids[i])] = find(doc_ids[j])
+        lsh.insert(i, sketch)
+    return sorted(links)
 
 
 def _closest_subset(sizes: list[int], target: float) -> set[int]:
