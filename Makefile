@@ -14,7 +14,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@# pip takes torch/torchvision from this machine's disk when they lie there (see README).
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,serve,lora]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,serve,lora,ray]'
 	@touch $(STAMP)
 
 demo: $(STAMP)

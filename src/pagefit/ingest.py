@@ -30,6 +30,7 @@ from pagefit.errors import PagefitError
 
 if TYPE_CHECKING:
     from pagefit._render import RenderedPage
+    from pagefit.ray_engine import Engine
 
 __all__ = ["IngestConfig", "IngestResult", "OcrMode", "ingest"]
 
@@ -165,6 +166,10 @@ def _remove_page_images(out_dir: Path, doc_id: str) -> None:
     folder = out_dir / IMAGES_DIR / doc_id
     for file in folder.glob("p*.*"):
         if file.is_file() and file.stem[1:].isdigit() and file.suffix in {".png", ".tiff"}:
+            file.unlink()
+    for file in folder.glob(".p*.tmp"):  # a page write cut short by a kill (`atomic_write_bytes` names)
+        name = file.name[1:].split(".")
+        if len(name) == 4 and name[0][1:].isdigit() and name[1] in {"png", "tiff"} and file.is_file():
             file.unlink()
 
 
@@ -318,6 +323,13 @@ def _plan(
     return todo, rejects, skipped
 
 
+def _document_part(
+    rel: str, doc_id: str, sha256: str, cfg_key: str, result: dict[str, Any]
+) -> dict[str, Any]:
+    """A document's part file: what it was (source, hash, settings) and what ingest made of it."""
+    return {"source": rel, "doc_id": doc_id, "sha256": sha256, "config": cfg_key, **result}
+
+
 def _run_tasks(
     todo: list[_Source], out: Path, cfg: IngestConfig, password: str | None, workers: int, on_done
 ) -> None:
@@ -436,6 +448,8 @@ def ingest(
     password: str | None = None,
     prune: bool = False,
     show_progress: bool = True,
+    engine: Engine = "local",
+    ray_address: str | None = None,
 ) -> IngestResult:
     """Ingest PDFs, images and folders of them into the corpus folder `out`.
 
@@ -447,12 +461,19 @@ def ingest(
         ocr: `auto` reads pages without a usable text layer with OCR; `always`; `never`.
         image_format: how page images are stored: `png` or `tiff` (PackBits: lossless, ~15x faster to
             write, ~1.5x larger; browsers do not show TIFF).
-        workers: processes rendering documents in parallel.
+        workers: processes rendering documents in parallel (`ray`: at most this many actors when > 1;
+            default: one per CPU of the cluster).
         password: for encrypted PDFs.
         prune: drop documents of earlier runs that are not among `sources`.
         show_progress: draw a progress bar.
+        engine: `local` (a process pool on this machine) or `ray` (a Ray Data pipeline, see
+            `pagefit.ray_engine`): the same corpus either way.
+        ray_address: with `ray`, the cluster to join (default: `RAY_ADDRESS`, else a local Ray).
     """
+    from pagefit.ray_engine import check_engine
+
     start = time.perf_counter()
+    check_engine(engine)
     cfg = IngestConfig(dpi=dpi, max_pixels=max_pixels, ocr=ocr, image_format=image_format)
     out_path = Path(out)
     _check_out(out_path)
@@ -480,18 +501,31 @@ def ingest(
     with progress_bar("ingest", total=len(todo), unit="doc", enabled=show_progress) as bar:
 
         def on_done(src: _Source, result: dict[str, Any]) -> None:
-            part = {
-                "source": src.rel,
-                "doc_id": src.doc_id,
-                "sha256": src.sha256,
-                "config": cfg.key(),
-                **result,
-            }
+            part = _document_part(src.rel, src.doc_id, src.sha256, cfg.key(), result)
             atomic_write_json(_part_path(out_path, src.rel), part)
             parts[src.rel] = part
             bar.advance(1, f"{src.rel}: {len(result.get('pages', []))} pages")
 
-        _run_tasks(todo, out_path, cfg, password, workers, on_done)
+        def on_written(src: _Source, part: dict[str, Any], status: str) -> None:
+            parts[src.rel] = part  # a Ray worker already wrote its part file
+            bar.advance(1, status)
+
+        if engine == "ray":
+            from pagefit.ray_engine import ingest_documents
+
+            ingest_documents(
+                todo,
+                out_path,
+                cfg.model_dump(),
+                cfg.key(),
+                password,
+                workers,
+                on_written,
+                ray_address,
+                show_progress,
+            )
+        else:
+            _run_tasks(todo, out_path, cfg, password, workers, on_done)
     current = {s.rel for s in source_list}
     for rel, part in sorted(parts.items()):
         if part["status"] == "rejected" and rel in current:

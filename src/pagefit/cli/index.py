@@ -162,6 +162,20 @@ def index_command(
             help="Pages embedded between two commits to the table (default 16 batches): what a kill loses.",
         ),
     ] = None,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="local: embed in this process; ray: on model replicas of a local Ray or a cluster (one per GPU, "
+            "else per CPU; pip install 'pagefit[ray]'). The same index either way."
+        ),
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="With --engine ray: the cluster to join (e.g. ray://head:10001 or auto); default a local Ray.",
+            envvar="RAY_ADDRESS",
+        ),
+    ] = None,
     export_qdrant: Annotated[
         str | None,
         typer.Option(
@@ -219,6 +233,8 @@ def index_command(
         passages=passages,
         batch_size=batch_size,
         commit_every=commit_every,
+        engine=engine,  # type: ignore[arg-type]
+        ray_address=ray_address,
         trust_remote_code=trust_remote_code,
         device=device,
         show_progress=progress,

@@ -31,6 +31,20 @@ def ingest_command(
     ] = None,
     prune: Annotated[bool, typer.Option(help="Drop documents of earlier runs not among SOURCES.")] = False,
     progress: Annotated[bool, typer.Option(help="Show a progress bar.")] = True,
+    engine: Annotated[
+        str,
+        typer.Option(
+            help="local: a process pool on this machine; ray: a Ray Data pipeline on a local Ray or a "
+            "cluster (pip install 'pagefit[ray]'). The same corpus either way."
+        ),
+    ] = "local",
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            help="With --engine ray: the cluster to join (e.g. ray://head:10001 or auto); default a local Ray.",
+            envvar="RAY_ADDRESS",
+        ),
+    ] = None,
 ) -> None:
     """Turn documents into a corpus: page images + text layer (or OCR). Resumable and idempotent."""
     from rich.console import Console
@@ -53,6 +67,8 @@ def ingest_command(
         password=password,
         prune=prune,
         show_progress=progress,
+        engine=engine,  # type: ignore[arg-type]
+        ray_address=ray_address,
     )
     console = Console(stderr=True)
     console.print(

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
 
     from pagefit.index.multivector import FirstStage
     from pagefit.index.page_index import PageIndex
+    from pagefit.ray_engine import Engine
 
 __all__ = ["IndexManifest", "PageIndex", "export_qdrant", "index", "open_index", "search"]
 
@@ -78,6 +79,8 @@ def index(
     show_progress: bool = True,
     query_prompt: str | None = None,
     document_prompt: str | None = None,
+    engine: Engine = "local",
+    ray_address: str | None = None,
 ) -> IndexManifest:
     """Build or update the index of ``corpus`` in ``out``.
 
@@ -112,6 +115,9 @@ def index(
         query_prompt: replaces the model's query prompt; stored in the manifest, search applies it
             (default: the existing index's, else the model's own).
         document_prompt: replaces the model's document prompt (default: the existing index's, else the model's).
+        engine: `local` embeds in this process; `ray` on model replicas of a Ray cluster (one per GPU,
+            else per CPU; `pagefit.ray_engine`), committed to the same table in the same order.
+        ray_address: with `ray`, the cluster to join (default: `RAY_ADDRESS`, else a local Ray).
 
     Returns:
         The written manifest.
@@ -120,7 +126,9 @@ def index(
     from pagefit.corpus import load_corpus
     from pagefit.index.store import PageTable
     from pagefit.models import load_model, model_fingerprint, model_name, require_modality
+    from pagefit.ray_engine import check_engine
 
+    check_engine(engine)
     out = Path(out)
     pages = load_corpus(corpus)
     _check_out(out)
@@ -149,6 +157,10 @@ def index(
     from pagefit.sparse_embeddings import is_sparse
 
     if is_sparse(st_model):  # learned-sparse vectors, in pagefit's own files (pagefit.index.sparse)
+        if engine == "ray":
+            raise PagefitError(
+                "--engine ray embeds dense and multi-vector models; index a sparse model without it"
+            )
         from pagefit.index.sparse import index_sparse
 
         return index_sparse(corpus, st_model, out, spec=model, pages=pages, previous=previous, fingerprint=fingerprint,
@@ -197,8 +209,9 @@ def index(
     write_manifest(out, manifest)  # complete=False until the run ends: readers refuse a half-built index
     table = PageTable(out, dim, multi_vector=multi is not None)
     encode = _page_encoder(st_model, dim, multi, batch_size)
+    stream = _engine_stream(engine, st_model, dim, multi, batch_size, ray_address, show_progress)
     manifest.last_run = _sync_pages(
-        table, pages, corpus, encode, commit_every or batch_size * 16, show_progress
+        table, pages, corpus, encode, commit_every or batch_size * 16, show_progress, stream
     )
     table.compact()
     _build_search_files(out, table, manifest)
@@ -412,6 +425,24 @@ def _page_encoder(
     return encode
 
 
+def _engine_stream(
+    engine: Engine,
+    model: Any,
+    dim: int,
+    multi: MultiVectorSettings | None,
+    batch_size: int,
+    ray_address: str | None,
+    show_progress: bool,
+) -> Callable[[list[int], list[str], list[str], int], Any] | None:
+    """The page embedding of `--engine ray`: replicas of this very model (prompts and all) on a Ray cluster;
+    None: this process embeds (see `_sync_pages`)."""
+    if engine != "ray":
+        return None
+    from pagefit.ray_engine import embed_page_stream
+
+    return embed_page_stream(model, dim, multi, batch_size, ray_address, show_progress)
+
+
 def _sync_pages(
     table: Any,
     pages: Any,
@@ -419,6 +450,7 @@ def _sync_pages(
     encode: Callable[[list[str], list[str]], Any],
     chunk: int,
     show_progress: bool,
+    stream: Callable[[list[int], list[str], list[str], int], Any] | None = None,
 ) -> dict[str, int]:
     """Delete pages that left the corpus (or changed), embed and add the new ones, chunk by chunk."""
     from pagefit._progress import progress_bar
@@ -435,13 +467,23 @@ def _sync_pages(
     table.delete(gone)
     todo = [i for i, pid in enumerate(ids) if stored.get(pid) != current[pid]]
     chunk = max(1, chunk)
+    embedded = (stream or _embed_chunks(encode))(todo, paths, keys, chunk)
     with progress_bar("index", total=len(todo), unit="pages", enabled=show_progress) as bar:
-        for start in range(0, len(todo), chunk):
-            rows = todo[start : start + chunk]
-            vectors = encode([paths[i] for i in rows], [keys[i] for i in rows])
+        for rows, vectors in embedded:
             table.add([_row(pages[i], keys[i]) for i in rows], vectors)
             bar.advance(len(rows))
     return {"added": len(todo), "removed": len(gone), "kept": len(ids) - len(todo)}
+
+
+def _embed_chunks(encode: Callable[[list[str], list[str]], Any]) -> Callable[..., Any]:
+    """``stream(rows, paths, keys, chunk)``: ``(rows, vectors)`` chunk by chunk, embedded in this process."""
+
+    def stream(todo: list[int], paths: list[str], keys: list[str], chunk: int) -> Any:
+        for start in range(0, len(todo), chunk):
+            rows = todo[start : start + chunk]
+            yield rows, encode([paths[i] for i in rows], [keys[i] for i in rows])
+
+    return stream
 
 
 def _row(page: dict[str, Any], key: str) -> dict[str, Any]:
