@@ -36,12 +36,12 @@ def _own_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("PAGEFIT_CACHE_DIR", str(tmp_path / "cache"))
 
 
-def write_corpus(corpus: Path) -> list[str]:
+def write_corpus(corpus: Path, texts: list[str] = TOPICS) -> list[str]:
     """A corpus folder as ingest leaves it (pages dataset, images, page text in the text cache)."""
     (corpus / "images").mkdir(parents=True, exist_ok=True)
     cache = PageTextCache()
     rows: dict[str, list] = {"page_id": [], "doc_id": [], "image": [], "text": []}
-    for i, text in enumerate(TOPICS):
+    for i, text in enumerate(texts):
         image = Image.new("RGB", (64, 80), (255, 255 - 15 * i, 230))
         ImageDraw.Draw(image).rectangle((4 + 4 * i, 10, 12 + 4 * i, 30), fill=(10 * i, 40, 90))
         image.save(corpus / "images" / f"p{i}.png")
@@ -214,6 +214,68 @@ def test_negatives_never_come_from_the_eval_split(mined):
     assert not eval_texts & set(data.train[config.document]["document"])
     assert {s["query"] for s in data.eval_samples} == {QUERIES[i] for i in EVAL}
     assert all(len(s["documents"]) == 4 for s in data.eval_samples)  # every page of the eval documents
+
+
+# The same long stretch of unrelated text around each eval page's one-line topic: the page vectors look alike,
+# the topic's passage tells the pages apart (as on real pages, where a query matches one paragraph).
+FILLER = 3 * (
+    "the committee notes that minutes of the previous session were approved without amendment and that "
+    "the secretary circulated the agenda two weeks in advance as the standing orders require "
+)
+
+
+def test_every_eval_query_counts_and_the_retriever_is_scored_as_eval_scores_it(tmp_path):
+    """The miner dropped every eval row of doc5 (its queries and pages are no row of the mined eval split),
+    yet the reranker's evaluation holds all four eval queries of the pairs folder over all four eval-split
+    pages; the retriever's order is `pagefit eval`'s (passages on): its NDCG@10, computed from the samples,
+    equals `eval`'s per query on a corpus of those pages, and differs from page vectors alone."""
+    from pagefit.evaluation import evaluate
+    from pagefit.models import load_model
+    from pagefit.pairs import split_queries
+    from pagefit.train_reranker.data import load_reranker_data
+
+    # the topic past the first 256 tokens (all the page vector reads): only a passage finds it
+    texts = [t if i < 8 else f"{FILLER * 4}{FILLER[: 40 * i]} {t}. {FILLER}" for i, t in enumerate(TOPICS)]
+    mined = write_mined(tmp_path / "data")
+    write_corpus(tmp_path / "data" / "corpus", texts)  # the eval pages made long
+    dsd = datasets.load_from_disk(str(mined))
+    dropped = datasets.DatasetDict({"train": dsd["train"], "eval": dsd["eval"].select([0, 1])})  # doc4 only
+    dropped.save_to_disk(str(tmp_path / "kept"))
+    records = [
+        {"query": QUERIES[i], "page_ids": [f"doc{i // 2}#p{i % 2 + 1}"], "split": "eval"} for i in EVAL
+    ]
+    (tmp_path / "kept" / "queries.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    meta = json.loads((mined / "pagefit_pairs.json").read_text()) | {"eval_docs": ["doc4", "doc5"]}
+    (tmp_path / "kept" / "pagefit_pairs.json").write_text(json.dumps(meta))
+
+    data = load_reranker_data(resolve_reranker_config(overrides={"data": str(tmp_path / "kept")}))
+    assert [s["query"] for s in data.eval_samples] == [QUERIES[i] for i in EVAL]
+    assert data.summary["eval_queries"] == 4 and data.summary["eval_pages"] == 4
+    assert data.summary["eval_rows"] == 2
+
+    # `pagefit eval` on the eval-split pages alone, with and without passages
+    (tmp_path / "heldout").mkdir()
+    write_corpus(tmp_path / "heldout" / "corpus", texts)
+    table = datasets.load_from_disk(str(tmp_path / "heldout" / "corpus" / "pages"))
+    table.select(list(EVAL)).save_to_disk(str(tmp_path / "heldout" / "pages"))
+    (tmp_path / "heldout" / "corpus" / "pages").rename(tmp_path / "heldout" / "all")
+    (tmp_path / "heldout" / "pages").rename(tmp_path / "heldout" / "corpus" / "pages")
+    queries = tmp_path / "q.jsonl"
+    queries.write_text("".join(json.dumps({"query_id": f"q{n}", **r}) + "\n" for n, r in enumerate(records)))
+    model = load_model("ocr-minilm")
+    on, off = (evaluate(tmp_path / "heldout" / "corpus", queries, {"m": model}, passages=p, n_resamples=100,
+                        show_progress=False).per_query_scores("m") for p in (True, False))  # fmt: skip
+    position = {text: i for i, text in enumerate(texts)}
+    for n, sample in enumerate(data.eval_samples):
+        ranked = [position[d] for d in sample["documents"]]
+        relevant = {position[d] for d in sample["positive"]}
+        assert sample["positive"] == [texts[EVAL[n]]]
+        ndcg = sum(
+            1 / np.log2(r + 2) for r, i in enumerate(ranked[:10]) if i in relevant
+        )  # one relevant page
+        assert ndcg == pytest.approx(on[f"q{n}"], abs=1e-6)
+    assert on != off  # passages change the retriever's order
+    assert split_queries(tmp_path / "kept", "eval") == records
 
 
 def test_a_pairs_folder_without_negatives_is_refused(tmp_path):

@@ -103,8 +103,9 @@ def card_section(summary: dict[str, Any]) -> str:
     if data.get("eval_queries"):
         lines += [
             "",
-            f"Evaluated on {data['eval_queries']} held-out queries: `CrossEncoderRerankingEvaluator` reranks the "
-            f"top {data['eval_top_k']} of the retriever `{data['retriever']}` among all {data['eval_pages']} pages "
+            f"Evaluated on {data['eval_queries']} held-out queries (every eval query of the pairs folder): "
+            f"`CrossEncoderRerankingEvaluator` reranks the top {data['eval_top_k']} of the retriever "
+            f"`{data['retriever']}` (scored as `pagefit eval` scores it) among all {data['eval_pages']} pages "
             "of the eval-split documents (a relevant page outside the top k counts as missed):",
             "",
             *_metrics_table(summary["base_metrics"], summary["final_metrics"]),

@@ -10,8 +10,9 @@ A page is given to the reranker as its image (the file path), its text (the text
 the image, the text the `ocr-minilm` model embeds) or both in one message, after `document`.
 
 The evaluator reranks what the reranker will see in use: the retriever's top `eval_top_k` among every page
-of the eval-split documents, for each eval query (`CrossEncoderRerankingEvaluator` with `documents`, which
-also reports the retriever's own order as the base).
+of the eval-split documents, for every eval query of the pairs folder (also those the miner dropped), the
+retriever scored as `pagefit eval` scores it (passages on for a text-reading model); the
+`CrossEncoderRerankingEvaluator` with `documents` also reports the retriever's own order as the base.
 """
 
 from __future__ import annotations
@@ -209,41 +210,90 @@ def _dataset(
 
 
 def retriever_candidates(
-    retriever: str, queries: list[str], pool: list[str], k: int, trust_remote_code: bool
-) -> list[list[str]]:
-    """The retriever's top-k pool pages for each query (page embeddings come from pagefit's cache)."""
+    retriever: str, queries: list[str], pool: list[Page], k: int, trust_remote_code: bool
+) -> list[list[Page]]:
+    """The retriever's top-k pool pages for each query, scored as `pagefit eval` scores the model: page
+    vectors (from pagefit's embedding cache) mixed with each page's best passage for a text-reading model
+    (`pagefit.passages`, its default settings), ties broken by page id."""
     import gc
 
-    import torch
+    import numpy as np
 
     from pagefit.embeddings import encode_pages, encode_queries
+    from pagefit.evaluation.metrics import rank_pages
     from pagefit.models import load_model
+    from pagefit.passages import PassageConfig, encode_windows, reads_text, score_pages
 
     model = load_model(retriever, trust_remote_code=trust_remote_code)
-    pages = torch.from_numpy(encode_pages(model, pool, show_progress=False))
-    query_emb = torch.from_numpy(encode_queries(model, queries))
-    scores = model.similarity(query_emb, pages)
-    top = torch.topk(scores, min(k, len(pool)), dim=1).indices.tolist()
+    paths = [p.image_path for p in pool]
+    keys = [p.image_hash for p in pool] if all(p.image_hash for p in pool) else None
+    pages = encode_pages(model, paths, keys=keys, show_progress=False)
+    query_emb = encode_queries(model, queries)
+    passages = PassageConfig()
+    windows = encode_windows(model, paths, passages, keys=keys) if reads_text(model) else None
+    dim = min(pages.shape[1], model.truncate_dim or pages.shape[1])
+    scores = score_pages(model, query_emb, pages, windows, dim, passages.weight)
+    id_order = np.empty(len(pool), dtype=np.int64)
+    id_order[np.argsort(np.asarray([p.page_id for p in pool], dtype=object), kind="stable")] = np.arange(
+        len(pool)
+    )
+    top = rank_pages(scores, id_order, k)
     del model
     gc.collect()
     return [[pool[i] for i in row] for row in top]
 
 
+def eval_documents(meta: dict[str, Any], eval_ds: datasets.Dataset | None) -> set[str]:
+    """The eval-split documents: as the pairs folder records them (also those whose every row the miner
+    dropped), else the documents the eval rows name."""
+    recorded = meta.get("eval_docs")
+    found = set(eval_ds["doc_id"]) if eval_ds is not None and "doc_id" in eval_ds.column_names else set()
+    return set(recorded) | found if isinstance(recorded, list) else found
+
+
+def eval_queries(folder: str | Path, eval_ds: datasets.Dataset | None) -> dict[str, list[str]]:
+    """Eval query text -> its relevant page ids: every eval query of the pairs folder
+    (`pagefit.pairs.split_queries`, also those the miner dropped), else (a hand-made folder) the eval rows'."""
+    from pagefit.pairs import split_queries
+
+    found: dict[str, list[str]] = {}
+    records = split_queries(folder, "eval")
+    if records:
+        for record in records:
+            found.setdefault(record["query"], []).extend(record["page_ids"])
+    elif eval_ds is not None and "page_id" in eval_ds.column_names:
+        for query, page_id in zip(eval_ds["query"], eval_ds["page_id"], strict=True):
+            found.setdefault(query, []).append(page_id)
+    return {query: list(dict.fromkeys(pages)) for query, pages in found.items()}
+
+
 def _eval_samples(
-    eval_ds: datasets.Dataset,
-    pool: list[str],
+    wanted: dict[str, list[str]],
+    pool: list[Page],
     texts: dict[str, str] | None,
     config: RerankerConfig,
     retriever: str,
 ) -> list[dict[str, Any]]:
-    positives = _positives_by_query(eval_ds)
-    queries = list(positives)[: config.max_eval_queries]
+    """One `CrossEncoderRerankingEvaluator` sample per eval query: its relevant pages (pixel-identical twins
+    too, as `pagefit eval` counts them) and the retriever's top `eval_top_k` of the eval-split pages."""
+    from pagefit.duplicates import expand_with_twins, twins_by_page
+
+    by_id = {p.page_id: p for p in pool}
+    twins = twins_by_page(list(by_id), [p.image_hash for p in pool])
+    relevant = {q: expand_with_twins([p for p in pages if p in by_id], twins) for q, pages in wanted.items()}
+    missing = [q for q, pages in relevant.items() if not pages]
+    if missing:
+        logger.warning(
+            "%d eval quer(ies) have no relevant page among the eval-split pages: left out", len(missing)
+        )
+    queries = [q for q, pages in relevant.items() if pages][: config.max_eval_queries]
     candidates = retriever_candidates(retriever, queries, pool, config.eval_top_k, config.trust_remote_code)
     form = document_form(config.document, texts)
     return [
-        {"query": q, "positive": [form(p) for p in positives[q]], "documents": [form(p) for p in top]}
+        {"query": q, "positive": [form(by_id[p].image_path) for p in relevant[q]],
+         "documents": [form(p.image_path) for p in top]}
         for q, top in zip(queries, candidates, strict=True)
-    ]
+    ]  # fmt: skip
 
 
 def _retriever(config: RerankerConfig, meta: dict[str, Any]) -> str:
@@ -265,7 +315,11 @@ def load_reranker_data(config: RerankerConfig) -> RerankerData:
     splits = {name: set(ds["doc_id"]) for name, ds in mined.items() if "doc_id" in ds.column_names}
     train_pool = [p.image_path for p in pages if p.doc_id in splits.get("train", set())]
     eval_ds = mined.get("eval")
-    eval_pool = [p.image_path for p in pages if p.doc_id in splits.get("eval", set())]
+    # Every eval query over every page of the eval-split documents, as `pagefit eval` measures the retriever:
+    # not only the rows that survived mining (the miner drops queries whose positive it ranks badly).
+    eval_docs = eval_documents(meta, eval_ds)
+    eval_pages = [p for p in pages if p.doc_id in eval_docs]
+    wanted = eval_queries(config.data, eval_ds)
     needs_text = config.document != "image" or config.bm25_negatives > 0
     texts = page_texts([p.image_path for p in pages]) if needs_text else None
     rows = _training_rows(train, hard, train_pool, texts, config)
@@ -273,8 +327,8 @@ def load_reranker_data(config: RerankerConfig) -> RerankerData:
         raise PagefitError(f"{config.data}: no negatives could be chosen for any training row")
     ds = _dataset(rows, document_form(config.document, texts), config.loss)
     samples = None
-    if eval_ds is not None and len(eval_ds) and eval_pool:
-        samples = _eval_samples(eval_ds, eval_pool, texts, config, _retriever(config, meta))
+    if wanted and eval_pages:
+        samples = _eval_samples(wanted, eval_pages, texts, config, _retriever(config, meta))
     else:
         logger.warning("%s has no eval split: training without evaluation", config.data)
     summary = {
@@ -288,7 +342,8 @@ def load_reranker_data(config: RerankerConfig) -> RerankerData:
         },
         "train_pages": len(train_pool),
         "eval_queries": len(samples or []),
-        "eval_pages": len(eval_pool),
+        "eval_pages": len(eval_pages),
+        "eval_rows": len(eval_ds) if eval_ds is not None else 0,
         "eval_top_k": config.eval_top_k,
         "retriever": _retriever(config, meta) if samples else None,
         "document": config.document,
