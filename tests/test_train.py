@@ -149,6 +149,7 @@ def test_presets_are_listed_and_valid():
         "ocr-colminilm",
         "qwen3-vl-2b-multivector",
         "colqwen2",
+        "text-100m",
     }
     assert all(d and "\n" not in d for d in presets.values())
     for name in presets:
