@@ -23,6 +23,7 @@ import pagefit
 import pagefit.cli
 from pagefit.errors import PagefitError
 from pagefit.ingest import ingest
+from pagefit.ray_engine import _DocumentIngester
 from test_ingest import PAGEFIT, make_pdf
 
 ray = pytest.importorskip("ray", reason="the Ray extra is not installed: pip install 'pagefit[ray]'")
@@ -120,10 +121,10 @@ def test_killed_ray_ingest_resumes_with_nothing_lost_or_duplicated(ray_address, 
     docs = tmp_path / "docs"
     for i in range(12):
         make_pdf(
-            docs / f"doc-{i:02d}.pdf", [[f"Document {i} page {p}", f"value {i * 10 + p}"] for p in range(4)]
+            docs / f"doc-{i:02d}.pdf", [[f"Document {i} page {p}", f"value {i * 10 + p}"] for p in range(3)]
         )
     out = tmp_path / "killed"
-    cmd = [PAGEFIT, "ingest", str(docs), "--out", str(out), "--ocr", "never", "--dpi", "150", "--engine", "ray",
+    cmd = [PAGEFIT, "ingest", str(docs), "--out", str(out), "--ocr", "never", "--dpi", "100", "--engine", "ray",
            "--ray-address", ray_address, "--no-progress"]  # fmt: skip
     proc = subprocess.Popen(cmd, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     parts = out / ".pagefit" / "parts"
@@ -137,13 +138,64 @@ def test_killed_ray_ingest_resumes_with_nothing_lost_or_duplicated(ray_address, 
     assert 3 <= done_before_kill < 12, "the run was not interrupted mid-way"
     assert not (out / "pages").exists()
 
-    resumed = ingest([docs], out, ocr="never", dpi=150, engine="ray", show_progress=False)
+    resumed = ingest([docs], out, ocr="never", dpi=100, engine="ray", show_progress=False)
     assert resumed.skipped >= done_before_kill  # finished documents are not ingested again
     clean = tmp_path / "clean"
-    ingest([docs], clean, ocr="never", dpi=150, show_progress=False)
+    ingest([docs], clean, ocr="never", dpi=100, show_progress=False)
     killed_digest, clean_digest = _folder_digest(out), _folder_digest(clean)
-    assert len(killed_digest["rows"]) == 12 * 4
+    assert len(killed_digest["rows"]) == 12 * 3
     assert killed_digest == clean_digest  # same rows, manifest and page images: no page lost, none twice
+
+
+class _FaultyIngester(_DocumentIngester):
+    """Ray's ingest actor, in whose process one document raises (as a bug would) and one kills the process
+    (as a pdfium abort would). Pickled by value: the workers cannot import this test module."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        import pagefit.ingest
+
+        real = pagefit.ingest._ingest_document
+
+        def ingest_document(path, rel, *rest):
+            if rel == "raises.pdf":
+                raise RuntimeError("unexpected")
+            if rel == "dies.pdf":
+                os._exit(1)
+            return real(path, rel, *rest)
+
+        pagefit.ingest._ingest_document = ingest_document
+
+
+def test_a_document_that_raises_or_kills_its_ray_worker_is_rejected_and_the_others_ingested(
+    ray_address, tmp_path, monkeypatch
+) -> None:
+    import ray.cloudpickle
+
+    import pagefit.ray_engine
+
+    for name in ("fine", "raises", "dies"):
+        make_pdf(tmp_path / "docs" / f"{name}.pdf", [[f"{name} page one"], [f"{name} page two"]])
+    monkeypatch.setattr(pagefit.ray_engine, "_DocumentIngester", _FaultyIngester)
+    monkeypatch.setattr(pagefit.ray_engine, "_CRASH_RETRIES", 0)  # a retry would die again: spare the time
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    try:
+        result = ingest(
+            [tmp_path / "docs"], tmp_path / "corpus", ocr="never", engine="ray", show_progress=False
+        )
+    finally:
+        ray.cloudpickle.unregister_pickle_by_value(sys.modules[__name__])
+    assert (result.documents, result.pages) == (1, 2)
+    rejects = {r["source"]: r["reason"] for r in map(json.loads, (tmp_path / "corpus/rejects.jsonl").open())}
+    assert rejects == {
+        "raises.pdf": "ingest crashed on this file (RuntimeError('unexpected'))",  # as the process pool says
+        "dies.pdf": "ingest crashed on this file (its Ray worker died)",
+    }
+    assert sorted(pagefit.load_corpus(tmp_path / "corpus")["page_id"]) == ["fine#p1", "fine#p2"]
+    parts = [json.loads(p.read_text()) for p in (tmp_path / "corpus/.pagefit/parts").glob("*.json")]
+    assert sorted((p["source"], p["status"]) for p in parts) == [
+        ("dies.pdf", "rejected"), ("fine.pdf", "ok"), ("raises.pdf", "rejected")
+    ]  # fmt: skip
 
 
 def test_missing_ray_extra_says_how_to_install_it(monkeypatch, tmp_path) -> None:

@@ -513,7 +513,7 @@ def ingest(
         if engine == "ray":
             from pagefit.ray_engine import ingest_documents
 
-            ingest_documents(
+            crashed = ingest_documents(
                 todo,
                 out_path,
                 cfg.model_dump(),
@@ -524,6 +524,10 @@ def ingest(
                 ray_address,
                 show_progress,
             )
+            for src in crashed:  # its Ray worker died on every try: rejected, as by the process pool
+                on_done(
+                    src, {"status": "rejected", "reason": "ingest crashed on this file (its Ray worker died)"}
+                )
         else:
             _run_tasks(todo, out_path, cfg, password, workers, on_done)
     current = {s.rel for s in source_list}

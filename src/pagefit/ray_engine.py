@@ -45,6 +45,8 @@ INSTALL_HINT = "pip install 'pagefit[ray]'"
 # What a worker must see as the driver does: where the text and embedding caches are, offline mode.
 _FORWARDED_ENV = ("PAGEFIT_CACHE_DIR", "XDG_CACHE_HOME", "HF_HOME", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
 _LOG_EVERY_S = 10.0
+_MAX_BLOCKS = 10_000  # one document a block up to this many (a block lost to crashes loses its documents)
+_CRASH_RETRIES = 2
 
 
 def check_engine(engine: str) -> Engine:
@@ -76,15 +78,17 @@ def ray_session(address: str | None = None) -> Iterator[Any]:
     ray = require_ray()
     started = False
     if not ray.is_initialized():
-        address = address or os.environ.get("RAY_ADDRESS") or None
+        # "local" always starts a new local Ray (None would join any cluster `ray start` left on this machine)
+        address = address or os.environ.get("RAY_ADDRESS") or "local"
         try:
             ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
                      log_to_driver=False, configure_logging=False)  # fmt: skip
         except (ConnectionError, ValueError, RuntimeError) as e:
-            where = f"the Ray cluster at {address}" if address else "a local Ray"
+            where = f"the Ray cluster at {address}" if address != "local" else "a local Ray"
             raise PagefitError(
-                f"cannot start or join {where} ({e}): start one with `ray start --head`, "
-                "or check --ray-address / RAY_ADDRESS"
+                f"cannot start or join {where} ({e}): start one with `ray start --head`, check "
+                "--ray-address / RAY_ADDRESS; a cluster with token authentication (Ray's default) also needs "
+                "RAY_AUTH_MODE=token and its token (RAY_AUTH_TOKEN, or ~/.ray/auth_token)"
             ) from e
         started = True
     _quiet_ray_data(ray)
@@ -180,33 +184,49 @@ def ingest_documents(
     on_part: Callable[[Any, dict[str, Any], str], None],
     address: str | None = None,
     show_progress: bool = True,
-) -> None:
+) -> list[Any]:
     """Ingest the documents ``todo`` (`pagefit.ingest._Source`) on Ray; ``on_part(source, part, status)``
     is called in the driver for each finished document (its part file already written), with a progress
-    status (pages, pages/s)."""
+    status (pages, pages/s).
+
+    Returns:
+        The documents whose worker process died on every try (e.g. a pdfium abort): no part was written
+        for them; the caller rejects them as the process pool does.
+    """
     if not todo:
-        return
+        return []
     with ray_session(address) as ray:
         size = max(1, min(len(todo), workers if workers > 1 else _cluster_size(ray, "CPU")))
         items = [{"path": str(s.path), "rel": s.rel, "doc_id": s.doc_id, "sha256": s.sha256} for s in todo]
-        dataset = ray.data.from_items(items, override_num_blocks=min(len(items), 10_000)).map_batches(
-            _DocumentIngester,
-            batch_size=1,  # one document per call: a failure or a retry concerns one document
-            compute=ray.data.ActorPoolStrategy(size=size),  # all started at once: no slow scale-up
-            num_cpus=1,
-            fn_constructor_kwargs={
-                "out": str(out),
-                "config": config,
-                "config_key": config_key,
-                "password": password,
-                "env": _worker_env(),
-            },
-        )
-        by_rel = {s.rel: s for s in todo}
-        throughput = _Throughput("ingest", len(todo), "documents", show_progress)
-        for row in dataset.iter_rows():
-            part = json.loads(row["part"])
-            on_part(by_rel[row["rel"]], part, throughput.update(1, len(part.get("pages", []))))
+        context = ray.data.DataContext.get_current()
+        errored_blocks, context.max_errored_blocks = context.max_errored_blocks, -1  # skip, report below
+        try:
+            dataset = ray.data.from_items(
+                items, override_num_blocks=min(len(items), _MAX_BLOCKS)
+            ).map_batches(
+                _DocumentIngester,
+                batch_size=1,  # one document per call: a failure or a retry concerns one document
+                # all started at once (no slow scale-up); one document at a time each, so that an actor that
+                # dies (a pdfium abort) takes only its own document down, not others queued on it
+                compute=ray.data.ActorPoolStrategy(size=size, max_tasks_in_flight_per_actor=1),
+                num_cpus=1,
+                max_task_retries=_CRASH_RETRIES,  # a lost worker is retried; a document that kills every try is not
+                fn_constructor_kwargs={
+                    "out": str(out),
+                    "config": config,
+                    "config_key": config_key,
+                    "password": password,
+                    "env": _worker_env(),
+                },
+            )
+            by_rel = {s.rel: s for s in todo}
+            throughput = _Throughput("ingest", len(todo), "documents", show_progress)
+            for row in dataset.iter_rows():
+                part = json.loads(row.pop("part"))
+                on_part(by_rel.pop(row["rel"]), part, throughput.update(1, len(part.get("pages", []))))
+        finally:
+            context.max_errored_blocks = errored_blocks
+    return list(by_rel.values())
 
 
 # ------------------------------------------------------------------------------------------------- index
