@@ -312,6 +312,78 @@ def test_quantized_search_with_rescoring_on_random_vectors(quantization):
     assert np.all(np.diff(scores, axis=1) <= 1e-7)
 
 
+def _pages_and_windows(n: int = 4000, dim: int = 64, seed: int = 0):
+    """Page vectors of a low intrinsic dimension (as real embeddings are) and 0-5 windows per page near
+    their page; queries near windows (a query matches a paragraph) and near pages."""
+    rng = np.random.default_rng(seed)
+
+    def unit(x):
+        return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+    pages = unit(
+        rng.standard_normal((n, 16)) @ rng.standard_normal((16, dim)) + 0.3 * rng.standard_normal((n, dim))
+    )
+    counts = rng.integers(0, 6, n)
+    owners = np.repeat(np.arange(n), counts)
+    windows = unit(pages[owners] + 0.8 * rng.standard_normal((len(owners), dim)))
+    near = np.concatenate([windows[rng.choice(len(windows), 30)], pages[rng.choice(n, 10)]])
+    queries = unit(near + 0.4 * rng.standard_normal(near.shape))
+    return pages, windows, owners, queries
+
+
+def test_passage_search_with_int8_and_hnsw_finds_what_the_exact_scan_finds():
+    """A passage-scored index searched with int8 codes and HNSW graphs over page and window vectors: recall@10
+    of the exact passage scores >= 0.99, and the scores it returns are the exact ones."""
+    from pagefit.index.passage_searcher import PassageSearcher
+    from pagefit.passages import passage_scores
+
+    pages, windows, owners, queries = _pages_and_windows()
+    id_order = np.arange(len(pages))
+    exact = PassageSearcher(VectorSearcher(pages), VectorSearcher(windows), owners, 0.5, id_order)
+    fast = PassageSearcher(VectorSearcher(pages, "int8", ann=True), VectorSearcher(windows, "int8", ann=True),
+                           owners, 0.5, id_order)  # fmt: skip
+    assert exact.exact and not fast.exact
+    truth = passage_scores(queries @ pages.T, queries @ windows.T, owners, 0.5)
+    found, wanted = [], []
+    for q, query in enumerate(queries):
+        rows, _ = exact.search(query[None], 10)
+        np.testing.assert_array_equal(rows, np.lexsort((id_order, -truth[q]))[:10])  # the exact scan: eval's
+        got, got_scores = fast.search(query[None], 10)
+        np.testing.assert_allclose(got_scores, truth[q][got], atol=1e-5)  # exact scores of what it returns
+        found.append(got)
+        wanted.append(rows)
+    assert _recall(np.stack(found), np.stack(wanted)) >= 0.99
+
+
+def test_int8_ann_index_with_passages_searches_windows_through_their_own_graph(
+    sample_corpus, sample_queries, ocr_minilm, tmp_path
+):
+    """`index --quantize int8 --ann` on a text-reading model: the manifest says int8 + ANN with passages, the
+    windows get their own int8 codes and HNSW graph, and search returns the exact passage-scored top 10."""
+    from pagefit.queries import read_queries
+
+    exact = index(sample_corpus, ocr_minilm, tmp_path / "exact", show_progress=False)
+    manifest = index(
+        sample_corpus, ocr_minilm, tmp_path / "fast", quantize="int8", ann=True, show_progress=False
+    )
+    assert exact.passages is not None and manifest.passages is not None and manifest.passages.windows > 0
+    assert (manifest.quantization, manifest.ann) == ("int8", True)
+    assert {"vectors.usearch", "int8_ranges.npy"} <= {
+        p.name for p in (tmp_path / "fast" / "passages").iterdir()
+    }
+    plain, fast = (
+        open_index(tmp_path / "exact", model=ocr_minilm),
+        open_index(tmp_path / "fast", model=ocr_minilm),
+    )
+    assert plain.passages.exact and not fast.passages.exact
+    assert fast.passages.windows.index is not None and fast.passages.windows.codes is not None
+    for q in read_queries(sample_queries):
+        want = plain.search(q.query, k=10, hybrid="none")["results"]
+        got = fast.search(q.query, k=10, hybrid="none")["results"]
+        assert [r["page_id"] for r in got] == [r["page_id"] for r in want]
+        np.testing.assert_allclose([r["score"] for r in got], [r["score"] for r in want], atol=1e-5)
+
+
 def test_saved_searcher_reloads_identically(tmp_path):
     rng = np.random.default_rng(1)
     vectors = rng.standard_normal((2000, 32)).astype(np.float32)

@@ -91,7 +91,7 @@ def test_a_fact_past_token_256_is_found_by_eval_and_index_with_passages(tmp_path
     # Rebuilt without passages: the window files go, search is page vectors only again.
     manifest = index(corpus, ocr_minilm, out, passages=False, show_progress=False)
     assert manifest.passages is None and not (out / "passages").exists()
-    assert open_index(out, model=ocr_minilm).windows is None
+    assert open_index(out, model=ocr_minilm).passages is None
     assert index(corpus, ocr_minilm, out, show_progress=False).passages is None  # an update keeps the setting
 
 

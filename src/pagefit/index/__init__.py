@@ -575,6 +575,11 @@ def _build_passages(
     atomic_write_bytes(folder / PASSAGE_VECTORS, buffer.getvalue())
     atomic_write_json(folder / PASSAGE_OWNERS, [meta["page_id"][i] for i in windows.owner.tolist()])
     settings.windows = len(windows.owner)
+    from pagefit.index.vectors import VectorSearcher
+
+    # the windows are searched as the pages are (int8 codes, HNSW graph: `pagefit.index.passage_searcher`)
+    VectorSearcher(vectors, manifest.quantization, ann=manifest.ann,
+                   rescore_multiplier=manifest.rescore_multiplier).save(folder)  # fmt: skip
 
 
 def build_multi_vector_searcher(page_ids: list[str], pages: Any, settings: MultiVectorSettings) -> Any:

@@ -1,8 +1,9 @@
 """An opened index: dense, hybrid and reranked search over the pages of one corpus.
 
 Single- and multi-vector indexes share every step here but two: how the query is encoded
-(`_encode_queries`) and which searcher ranks the pages (`VectorSearcher`, or `MultiVectorSearcher`: a
-first stage rescored by exact MaxSim). `search` returns the JSON shape of docs/formats.md: ``{"query", "k", "results": [{"rank", "page_id",
+(`_encode_queries`) and which searcher ranks the pages (`VectorSearcher`; `PassageSearcher` when pages are
+passage-scored, over page and window vectors; or `MultiVectorSearcher`: a first stage rescored by exact
+MaxSim). `search` returns the JSON shape of docs/formats.md: ``{"query", "k", "results": [{"rank", "page_id",
 "score", "source", "page_number", "image", "snippet"}]}``. The query model loads on first use and
 must have the fingerprint the index was built with. A reranker reorders the top pages through the
 same code as `pagefit eval --reranker` (`pagefit.evaluation._rerank`).
@@ -27,6 +28,8 @@ from pagefit.index.snippet import make_snippet
 if TYPE_CHECKING:
     from sentence_transformers import CrossEncoder, SentenceTransformer
 
+    from pagefit.index.passage_searcher import PassageSearcher
+
 __all__ = ["MAX_K", "MAX_QUERY_CHARS", "PASSAGES_DIR", "PASSAGE_OWNERS", "PASSAGE_VECTORS", "PageIndex"]
 
 logger = logging.getLogger(__name__)
@@ -37,10 +40,6 @@ RERANK_TOP_K = 20
 PASSAGES_DIR = "passages"  # window vectors of a passage-scored index (`pagefit index --passages`)
 PASSAGE_VECTORS = "windows.npy"
 PASSAGE_OWNERS = "owners.json"
-
-
-def _dot(queries: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    return queries @ rows.T
 
 
 class PageIndex:
@@ -104,8 +103,7 @@ class PageIndex:
             if self.manifest.hybrid.enabled
             else None
         )
-        self.windows, self.window_rows = self._open_passages()
-        self._twins: tuple[Any, Any] | None = None  # distinct_rows of page and window vectors, on first use
+        self.passages = self._open_passages()
         self._model_spec = model
         self._model: SentenceTransformer | None = None
         self._rerankers: dict[str, CrossEncoder] = {}
@@ -154,11 +152,15 @@ class PageIndex:
         meta, pages = table.read_multi_vector()
         return meta, build_multi_vector_searcher(meta["page_id"], pages, settings)
 
-    def _open_passages(self) -> tuple[np.ndarray | None, np.ndarray | None]:
-        """The window vectors and the row of each window's page (None, None: no passage scoring)."""
+    def _open_passages(self) -> PassageSearcher | None:
+        """The passage searcher over the page and window vectors (None: no passage scoring); the window
+        vectors are quantized and graphed as the page vectors are (`--quantize`, `--ann`)."""
         if self.manifest.passages is None:
-            return None, None
+            return None
         import json
+
+        from pagefit.index.passage_searcher import PassageSearcher
+        from pagefit.index.vectors import VectorSearcher
 
         folder = self.path / PASSAGES_DIR
         try:
@@ -175,9 +177,10 @@ class PageIndex:
                 f"{folder} does not match the index's pages: run `pagefit index {self.manifest.corpus} "
                 f"--model {self.manifest.model} --out {self.path}` again"
             )
-        return np.asarray(vectors, dtype=np.float32), np.asarray(
-            [self.row_of[pid] for pid in owners], np.int64
-        )
+        windows = VectorSearcher.load(folder, np.asarray(vectors, dtype=np.float32), self.manifest.quantization,
+                                      ann=self.manifest.ann, rescore_multiplier=self.manifest.rescore_multiplier)  # fmt: skip
+        rows = np.asarray([self.row_of[pid] for pid in owners], np.int64)
+        return PassageSearcher(self.searcher, windows, rows, self.manifest.passages.weight, self.id_order)
 
     # ------------------------------------------------------------------------------------------ models
 
@@ -314,8 +317,8 @@ class PageIndex:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
         encoded = self._queries(query)
         dense_depth = max(depth, fusion.depth) if fusion is not None else depth
-        if self.windows is not None:
-            rows, scores = self._passage_search(encoded, dense_depth)
+        if self.passages is not None:
+            rows, scores = self.passages.search(encoded, dense_depth)
         else:
             rows, scores = self.searcher.search(encoded, dense_depth)
             rows, scores = rows[0], scores[0]
@@ -331,20 +334,6 @@ class PageIndex:
         hits = np.flatnonzero(np.isfinite(fused))
         order = hits[np.lexsort((self.id_order[hits], -fused[hits]))][:depth]
         return order, fused[order]
-
-    def _passage_search(self, encoded: np.ndarray, depth: int) -> tuple[np.ndarray, np.ndarray]:
-        """Every page scored as eval --passages scores it (an exact scan of page and window vectors)."""
-        from pagefit.embeddings import distinct_rows, score_distinct_rows
-        from pagefit.passages import passage_scores
-
-        if self._twins is None:  # found once per index: identical vectors score bit-identically, as in eval
-            self._twins = (distinct_rows(self.searcher.vectors), distinct_rows(self.windows))
-        query = np.asarray(encoded, dtype=np.float32).reshape(1, -1)
-        pages = score_distinct_rows(_dot, query, self.searcher.vectors, self._twins[0])
-        windows = score_distinct_rows(_dot, query, self.windows, self._twins[1])
-        scores = passage_scores(pages, windows, self.window_rows, self.manifest.passages.weight)[0]
-        order = np.lexsort((self.id_order, -scores))[:depth]
-        return order, scores[order]
 
     def _rerank(self, query: str, rows: np.ndarray, model: CrossEncoder) -> tuple[np.ndarray, np.ndarray]:
         """Eval's reranking (`pagefit.evaluation._rerank`) applied to this query's candidates."""

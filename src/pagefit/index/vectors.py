@@ -118,20 +118,26 @@ class VectorSearcher:
 
     def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """(rows, scores), each (queries, <= k), best first; scores are full-precision inner products."""
-        from usearch.index import search as brute_force
-
         queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
         if self.index is None and self.codes is None:
             return exact_search(self.vectors, queries, k)
-        want = min(len(self.vectors), k * self.rescore_multiplier)
+        keys, counts = self.candidates(queries, k * self.rescore_multiplier)
+        return self._rescore(queries, keys, counts, k)
+
+    def candidates(self, queries: np.ndarray, count: int) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, found): up to `count` nearest rows per query by the codes / graph, not rescored; row q
+        holds `found[q]` valid keys. Quantized or ANN searchers only."""
+        from usearch.index import search as brute_force
+
+        queries = np.ascontiguousarray(np.atleast_2d(queries), dtype=np.float32)
+        want = min(len(self.vectors), count)
         codes = queries if self.quantization == "none" else quantize(queries, self.quantization, self.ranges)
         if self.index is not None:
             matches = self.index.search(codes, count=want)
         else:
             matches = brute_force(self.codes, codes, want, self._metric, exact=True)
         keys = np.atleast_2d(np.asarray(matches.keys)).astype(np.int64)
-        counts = np.reshape(getattr(matches, "counts", keys.shape[1]), -1)
-        return self._rescore(queries, keys, counts, k)
+        return keys, np.reshape(getattr(matches, "counts", keys.shape[1]), -1)
 
     def _rescore(
         self, queries: np.ndarray, keys: np.ndarray, counts: np.ndarray, k: int
