@@ -173,8 +173,12 @@ def test_sparse_model_evaluates_and_stands_where_bm25_stands_in_a_hybrid(ws, tmp
     from sentence_transformers import SparseEncoder
 
     out = tmp_path / "report"
+    raw = (
+        ws.sparse.parent / f"{ws.sparse.name}-raw"
+    )  # the bare BertForMaskedLM checkpoint: `sparse:` loads it
     res = invoke("eval", "--corpus", ws.corpus, "--queries", ws.queries, "-o", out, "-m", f"splade={ws.sparse}",
-                 "-m", f"dense={ws.dense}", "--hybrid", "weighted", "--no-progress", "--resamples", "200")  # fmt: skip
+                 "-m", f"dense={ws.dense}", "-m", f"splade-raw=sparse:{raw}", "--hybrid", "weighted", "--no-progress",
+                 "--resamples", "200")  # fmt: skip
     assert "tiny-splade reads pages through their text" in res.output
     entries = {e["name"]: e for e in json.loads((out / "report.json").read_text())["models"]}
     st = SparseEncoder(str(ws.sparse), device="cpu")
@@ -183,6 +187,9 @@ def test_sparse_model_evaluates_and_stands_where_bm25_stands_in_a_hybrid(ws, tmp
     assert entries["splade"]["settings"]["sparse"]["vocabulary"] == st.encode_document(["a"]).shape[1]
     assert entries["splade"]["bytes_per_page"] > 0
     assert entries["dense"]["metrics"]["ndcg@10"] == pytest.approx(plain_ndcg10(ws.dense, ws.rows), abs=1e-6)
+    assert (
+        entries["splade-raw"]["metrics"] == entries["splade"]["metrics"]
+    )  # SPLADE pooling added by SparseEncoder
     fused = entries["hybrid(splade+dense)"]
     assert fused["settings"]["sparse_side"] == "splade" and "hybrid(bm25+dense)" in entries
 

@@ -51,7 +51,8 @@ def eval_command(
         typer.Option(
             "--model",
             "-m",
-            help="Model to evaluate: folder, hub name or built-in (ocr-minilm, ocr-colminilm); single- or multi-vector; repeat for several; "
+            help="Model to evaluate: folder, hub name or built-in (ocr-minilm, ocr-colminilm); single-vector, multi-vector or "
+            "sparse (SPLADE); a text model reads the corpus page text; repeat for several; "
             "NAME=MODEL names its entry. The first is the baseline the others are compared with.",
         ),
     ] = None,
@@ -96,7 +97,10 @@ def eval_command(
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
     hybrid: Annotated[
         str | None,
-        typer.Option(help="rrf or weighted: add hybrid(bm25+MODEL) entries fusing each model with BM25."),
+        typer.Option(
+            help="rrf or weighted: add hybrid(bm25+MODEL) entries fusing each model with BM25, and "
+            "hybrid(SPARSE+MODEL) fusing each model with each sparse (SPLADE) model entry."
+        ),
     ] = None,
     rrf_k: Annotated[int, typer.Option(help="RRF constant k (--hybrid rrf).")] = 60,
     fusion_weight: Annotated[

@@ -67,6 +67,8 @@ BUILTIN_MODELS: dict[str, Callable[..., SentenceTransformer]] = {
 processor_kwargs)."""
 
 _TRUSTED_PREFIX = "sentence_transformers."
+SPARSE_PREFIX = "sparse:"
+"""``sparse:NAME`` loads NAME as a `SparseEncoder` (a folder saved as one is detected without it)."""
 _PAGEFIT_PREFIX = "pagefit."
 _CLASS_REF = re.compile(r"^[A-Za-z_]\w*(\.[A-Za-z_]\w*)+$")
 _SOURCE_ATTR = "_pagefit_source"
@@ -103,7 +105,8 @@ def load_model(
     (`pagefit.models.page_text`); ``text:NAME`` forces that route on a model that also reads images.
 
     Args:
-        name_or_path: ``ocr-minilm``, a model folder, or a Hub id, optionally prefixed with ``text:``.
+        name_or_path: ``ocr-minilm``, a model folder, or a Hub id, optionally prefixed with ``text:``, or with
+            ``sparse:`` to load it as a `SparseEncoder` (a raw masked-LM checkpoint then gets SPLADE pooling).
         trust_remote_code: allow code outside Sentence Transformers and pagefit (see module docs).
         device: torch device; None lets Sentence Transformers choose.
         truncate_dim: Matryoshka dimension the model's ``encode`` truncates to.
@@ -120,6 +123,8 @@ def load_model(
 
     label = os.fspath(name_or_path)
     name, forced = split_route_prefix(label)
+    name, sparse = _split_sparse_prefix(name)
+    kwargs_class: dict[str, Any] = {"model_class": _sparse_class()} if sparse else {}
     kwargs = {
         "device": device,
         "truncate_dim": truncate_dim,
@@ -134,13 +139,13 @@ def load_model(
             )
         model = BUILTIN_MODELS[name](**kwargs)
     elif path.is_dir():
-        model = _load_folder(path, trust_remote_code=trust_remote_code, **kwargs)
+        model = _load_folder(path, trust_remote_code=trust_remote_code, **kwargs_class, **kwargs)
     elif path.exists():
         raise PagefitError(f"{name} is a file, not a model folder")
     elif _looks_like_path(name):
         raise PagefitError(f"model folder {name} does not exist")
     else:
-        model = _load_hub(name, trust_remote_code=trust_remote_code, **kwargs)
+        model = _load_hub(name, trust_remote_code=trust_remote_code, **kwargs_class, **kwargs)
     setattr(model, _SOURCE_ATTR, label)
     if query_prompt is not None or document_prompt is not None:
         set_prompts(model, query=query_prompt, document=document_prompt)
@@ -160,11 +165,33 @@ def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or name.count("/") > 1 or "\\" in name
 
 
-def _load_hub(name: str, *, trust_remote_code: bool, **kwargs: Any) -> SentenceTransformer:
+def _split_sparse_prefix(name: str) -> tuple[str, bool]:
+    """``("NAME", True)`` for ``sparse:NAME``: load NAME as a `SparseEncoder`, e.g. a raw masked-LM checkpoint
+    (``BertForMaskedLM``) that Sentence Transformers then reads with SPLADE pooling."""
+    if name.startswith(SPARSE_PREFIX):
+        rest = name[len(SPARSE_PREFIX) :]
+        if not rest:
+            raise PagefitError("`sparse:` needs a model after it, e.g. sparse:./splade-tiny")
+        return rest, True
+    return name, False
+
+
+def _sparse_class() -> type:
+    from sentence_transformers import SparseEncoder
+
+    return SparseEncoder
+
+
+def _load_hub(
+    name: str, *, trust_remote_code: bool, model_class: type | None = None, **kwargs: Any
+) -> SentenceTransformer:
     from sentence_transformers import SentenceTransformer
 
+    model_class = model_class or SentenceTransformer
+    if model_class is not SentenceTransformer:
+        kwargs.pop("truncate_dim", None)
     try:
-        return SentenceTransformer(name, trust_remote_code=trust_remote_code, **kwargs)
+        return model_class(name, trust_remote_code=trust_remote_code, **kwargs)
     except (OSError, ValueError) as e:
         if "trust_remote_code" in str(e):
             raise PagefitError(f"model {name} needs its own code to load: {_TRUST_HINT}") from e
@@ -186,11 +213,29 @@ def _model_class(path: Path) -> type:
     except (OSError, ValueError):
         model_type = None
     classes = {"MultiVectorEncoder": MultiVectorEncoder, "SparseEncoder": SparseEncoder}
+    if model_type is None and _is_masked_lm(path):
+        logger.warning(
+            "%s is a raw masked-LM checkpoint: loaded as a dense model (mean pooling); if it is a SPLADE model, "
+            "pass sparse:%s to load it as a SparseEncoder",
+            path,
+            path,
+        )
     return classes.get(model_type, SentenceTransformer)
 
 
-def _load_folder(path: Path, *, trust_remote_code: bool, **kwargs: Any) -> SentenceTransformer:
-    model_class = _model_class(path)
+def _is_masked_lm(path: Path) -> bool:
+    """Whether a transformers folder (no Sentence Transformers config) holds a ``*ForMaskedLM`` model."""
+    try:
+        architectures = _read_json(path / "config.json").get("architectures") or []
+    except (OSError, ValueError, AttributeError):
+        return False
+    return any(str(a).endswith("ForMaskedLM") for a in architectures)
+
+
+def _load_folder(
+    path: Path, *, trust_remote_code: bool, model_class: type | None = None, **kwargs: Any
+) -> SentenceTransformer:
+    model_class = model_class or _model_class(path)
     if model_class.__name__ in ("MultiVectorEncoder", "SparseEncoder"):
         kwargs.pop("truncate_dim", None)  # token vectors and sparse vectors have no Matryoshka truncation
     if trust_remote_code:
