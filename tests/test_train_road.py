@@ -79,6 +79,9 @@ def test_resume_after_the_process_is_killed(tmp_path, tiny_qwen3vl_path):
     assert [h["step"] for h in reference["selection"]["history"]] == [0, 2, 4, 6, 8]
     assert summary["selection"]["selected_step"] == reference["selection"]["selected_step"]
     assert reference["selection"]["selected_step"] <= int(last.split("-")[1])  # chosen from before the kill
+    # the best weights kept on disk are only those a remaining checkpoint (or the run) still names
+    best = {p.name for p in (out / "checkpoints" / "best").iterdir()}
+    assert best == {f"step-{reference['selection']['selected_step']}.safetensors"}
     ours, theirs = tensors_of(out), tensors_of(whole)
     assert ours.keys() == theirs.keys()
     assert all(np.array_equal(ours[k], theirs[k]) for k in ours)
