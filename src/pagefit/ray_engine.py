@@ -80,6 +80,9 @@ def ray_session(address: str | None = None) -> Iterator[Any]:
     if not ray.is_initialized():
         # "local" always starts a new local Ray (None would join any cluster `ray start` left on this machine)
         address = address or os.environ.get("RAY_ADDRESS") or "local"
+        # pagefit works offline and reports nothing: Ray's usage statistics (and Ray Data's usage-collection
+        # actor, a process of its own) are off unless the user turned them on
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         try:
             ray.init(address=address, include_dashboard=False, logging_level=logging.WARNING,
                      log_to_driver=False, configure_logging=False)  # fmt: skip
@@ -248,10 +251,15 @@ class _PageEmbedder:
         vectors = self.encode([str(p) for p in batch["path"]], [str(k) for k in batch["key"]])
         if isinstance(vectors, np.ndarray):
             return {"row": batch["row"], "vector": vectors}
-        return {
-            "row": batch["row"],
-            "vector": list(vectors),
-        }  # multi-vector: one (tokens, dim) array per page
+        # a multi-vector model: one (tokens, dim) array per page (a ragged tensor column for Ray Data)
+        return {"row": batch["row"], "vector": vectors.pages(range(len(vectors)))}
+
+
+def _pack_pages(pages: list[Any]) -> Any:
+    """A multi-vector model's pages, one (tokens, dim) array each, packed as the table stores them."""
+    from pagefit.multivector_embeddings import MultiVectorPages
+
+    return MultiVectorPages.from_list(pages, dtype=pages[0].dtype)
 
 
 def embed_page_stream(
@@ -296,6 +304,6 @@ def embed_page_stream(
             for batch in dataset.iter_batches(batch_size=chunk, batch_format="numpy"):
                 done = [int(r) for r in batch["row"]]
                 throughput.update(len(done), len(done))
-                yield done, batch["vector"] if multi is None else list(batch["vector"])
+                yield done, batch["vector"] if multi is None else _pack_pages(list(batch["vector"]))
 
     return stream
