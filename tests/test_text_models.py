@@ -251,3 +251,19 @@ def test_multivector_text_model_evaluates_trains_and_indexes(ws, tmp_path, no_oc
     invoke("index", ws.corpus, "--model", model, "--out", index, "--no-progress")
     results = json.loads(invoke("search", index, TOPIC_QUERIES[2], "--json", "-k", "3").stdout)["results"]
     assert len(results) == 3
+
+
+def test_a_bare_masked_lm_folder_loads_dense_with_a_hint_to_pass_sparse(ws, caplog):
+    from sentence_transformers import SparseEncoder
+
+    from pagefit.models import load_model
+
+    raw = ws.sparse.parent / f"{ws.sparse.name}-raw"
+    with caplog.at_level("WARNING", logger="pagefit.models._loading"):
+        dense = load_model(raw, device="cpu")
+    assert type(dense).__name__ == "SentenceTransformer" and f"sparse:{raw}" in caplog.text
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="pagefit.models._loading"):
+        assert isinstance(load_model(f"sparse:{raw}", device="cpu"), SparseEncoder)
+        load_model(ws.sparse, device="cpu")  # a saved SparseEncoder folder: detected, no hint
+    assert "masked-LM" not in caplog.text

@@ -213,7 +213,7 @@ def _model_class(path: Path) -> type:
     except (OSError, ValueError):
         model_type = None
     classes = {"MultiVectorEncoder": MultiVectorEncoder, "SparseEncoder": SparseEncoder}
-    if model_type is None and _is_masked_lm(path):
+    if not (path / "modules.json").is_file() and _is_masked_lm(path):  # a bare transformers folder
         logger.warning(
             "%s is a raw masked-LM checkpoint: loaded as a dense model (mean pooling); if it is a SPLADE model, "
             "pass sparse:%s to load it as a SparseEncoder",
@@ -224,7 +224,7 @@ def _model_class(path: Path) -> type:
 
 
 def _is_masked_lm(path: Path) -> bool:
-    """Whether a transformers folder (no Sentence Transformers config) holds a ``*ForMaskedLM`` model."""
+    """Whether a transformers folder holds a ``*ForMaskedLM`` model."""
     try:
         architectures = _read_json(path / "config.json").get("architectures") or []
     except (OSError, ValueError, AttributeError):
