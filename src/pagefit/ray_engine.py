@@ -25,6 +25,7 @@ import logging
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -110,6 +111,8 @@ def _quiet_ray_data(ray: Any) -> None:
     context.enable_auto_log_stats = False
     context.execution_options.preserve_order = True
     logging.getLogger("ray.data").setLevel(logging.WARNING)
+    # "Progress bars disabled": what we asked for, not a warning
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)
 
 
 def _worker_env() -> dict[str, str]:
@@ -204,24 +207,28 @@ def ingest_documents(
         context = ray.data.DataContext.get_current()
         errored_blocks, context.max_errored_blocks = context.max_errored_blocks, -1  # skip, report below
         try:
-            dataset = ray.data.from_items(
-                items, override_num_blocks=min(len(items), _MAX_BLOCKS)
-            ).map_batches(
-                _DocumentIngester,
-                batch_size=1,  # one document per call: a failure or a retry concerns one document
-                # all started at once (no slow scale-up); one document at a time each, so that an actor that
-                # dies (a pdfium abort) takes only its own document down, not others queued on it
-                compute=ray.data.ActorPoolStrategy(size=size, max_tasks_in_flight_per_actor=1),
-                num_cpus=1,
-                max_task_retries=_CRASH_RETRIES,  # a lost worker is retried; a document that kills every try is not
-                fn_constructor_kwargs={
-                    "out": str(out),
-                    "config": config,
-                    "config_key": config_key,
-                    "password": password,
-                    "env": _worker_env(),
-                },
-            )
+            dataset = ray.data.from_items(items, override_num_blocks=min(len(items), _MAX_BLOCKS))
+            with warnings.catch_warnings():
+                # Ray 2.60 deprecates extra remote args (gone in 2.64) with no named parameter to replace
+                # `max_task_retries` yet: the warning is for Ray's next API, not for the user
+                warnings.filterwarnings("ignore", message="`ray_remote_args` is deprecated")
+                dataset = dataset.map_batches(
+                    _DocumentIngester,
+                    batch_size=1,  # one document per call: a failure or a retry concerns one document
+                    # all started at once (no slow scale-up); one document at a time each, so that an actor
+                    # that dies (a pdfium abort) takes only its own document down, not others queued on it
+                    compute=ray.data.ActorPoolStrategy(size=size, max_tasks_in_flight_per_actor=1),
+                    num_cpus=1,
+                    # a lost worker is retried; a document that kills every try is not (Ray Data: forever)
+                    max_task_retries=_CRASH_RETRIES,
+                    fn_constructor_kwargs={
+                        "out": str(out),
+                        "config": config,
+                        "config_key": config_key,
+                        "password": password,
+                        "env": _worker_env(),
+                    },
+                )
             by_rel = {s.rel: s for s in todo}
             throughput = _Throughput("ingest", len(todo), "documents", show_progress)
             for row in dataset.iter_rows():
