@@ -330,6 +330,27 @@ def _document_part(
     return {"source": rel, "doc_id": doc_id, "sha256": sha256, "config": cfg_key, **result}
 
 
+def _ingest_and_record(
+    out: str,
+    config: dict[str, Any],
+    config_key: str,
+    password: str | None,
+    path: str,
+    rel: str,
+    doc_id: str,
+    sha256: str,
+) -> dict[str, Any]:
+    """One document's whole work on a Ray worker (`--engine ray`): ingest it and write its part file (the
+    resume state) there; a document that raises is rejected, as the process pool rejects it."""
+    try:
+        result = _ingest_document(path, rel, doc_id, out, config, password)
+    except Exception as e:  # as the process pool: one document is rejected, the others go on
+        result = {"status": "rejected", "reason": f"ingest crashed on this file ({e!r})"}
+    part = _document_part(rel, doc_id, sha256, config_key, result)
+    atomic_write_json(_part_path(Path(out), rel), part)
+    return part
+
+
 def _run_tasks(
     todo: list[_Source], out: Path, cfg: IngestConfig, password: str | None, workers: int, on_done
 ) -> None:
@@ -511,14 +532,14 @@ def ingest(
             bar.advance(1, status)
 
         if engine == "ray":
+            import functools
+
             from pagefit.ray_engine import ingest_documents
 
+            work = functools.partial(_ingest_and_record, str(out_path), cfg.model_dump(), cfg.key(), password)
             crashed = ingest_documents(
                 todo,
-                out_path,
-                cfg.model_dump(),
-                cfg.key(),
-                password,
+                work,
                 workers,
                 on_written,
                 ray_address,

@@ -5,12 +5,12 @@ reuse the default engine's per-unit functions and on-disk state, so both engines
 and the same index, and a run of one engine resumes a run of the other:
 
 - ingest: one row per document -> `map_batches` on an actor pool (one CPU each; an actor keeps its OCR
-  engine loaded across documents) that runs `pagefit.ingest._ingest_document` and writes the document's
+  engine loaded across documents) that runs the default engine's per-document function (`pagefit.ingest`), which writes the document's
   part file (`CORPUS/.pagefit/parts/`, the resume state) and page images itself, in parallel; the driver
   then assembles the corpus folder as the default engine does. A killed job re-does only the documents
   without a part file; a document that raises is a reject, as with the process pool.
 - index: one row per page to embed -> `map_batches` on an actor pool of model replicas (one GPU each when
-  the cluster has GPUs, else one CPU each) that run `pagefit.index._page_encoder` (through the shared
+  the cluster has GPUs, else one CPU each) that run the default engine's page encoder (`pagefit.index`, through the shared
   embedding cache); the driver commits the vectors to the LanceDB table every `commit_every` pages, in
   page order, exactly as the default engine does.
 
@@ -28,7 +28,6 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from pagefit.errors import PagefitError
@@ -152,29 +151,19 @@ class _Throughput:
 
 
 class _DocumentIngester:
-    """A Ray actor: ingests whole documents with the default engine's function, writes each part file."""
+    """A Ray actor: runs the caller's per-document work (the default engine's function, which also writes the
+    document's part file) on one document at a time."""
 
-    def __init__(self, out: str, config: dict[str, Any], config_key: str, password: str | None,
-                 env: dict[str, str]) -> None:  # fmt: skip
+    def __init__(self, work: Callable[[str, str, str, str], dict[str, Any]], env: dict[str, str]) -> None:
         os.environ.update(env)
-        self.out, self.config, self.config_key, self.password = out, config, config_key, password
+        self.work = work
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, list[Any]]:
-        from pagefit._io import atomic_write_json
-        from pagefit.ingest import _document_part, _ingest_document, _part_path
-
         rels, parts = [], []
         for path, rel, doc_id, sha256 in zip(
             batch["path"], batch["rel"], batch["doc_id"], batch["sha256"], strict=True
         ):
-            try:
-                result = _ingest_document(
-                    str(path), str(rel), str(doc_id), self.out, self.config, self.password
-                )
-            except Exception as e:  # as the process pool: one document is rejected, the others go on
-                result = {"status": "rejected", "reason": f"ingest crashed on this file ({e!r})"}
-            part = _document_part(str(rel), str(doc_id), str(sha256), self.config_key, result)
-            atomic_write_json(_part_path(Path(self.out), str(rel)), part)  # the resume state, written here
+            part = self.work(str(path), str(rel), str(doc_id), str(sha256))
             rels.append(str(rel))
             parts.append(json.dumps(part, ensure_ascii=False))
         return {"rel": rels, "part": parts}
@@ -182,17 +171,15 @@ class _DocumentIngester:
 
 def ingest_documents(
     todo: list[Any],
-    out: Path,
-    config: dict[str, Any],
-    config_key: str,
-    password: str | None,
+    work: Callable[[str, str, str, str], dict[str, Any]],
     workers: int,
     on_part: Callable[[Any, dict[str, Any], str], None],
     address: str | None = None,
     show_progress: bool = True,
 ) -> list[Any]:
-    """Ingest the documents ``todo`` (`pagefit.ingest._Source`) on Ray; ``on_part(source, part, status)``
-    is called in the driver for each finished document (its part file already written), with a progress
+    """Ingest the documents ``todo`` (`pagefit.ingest._Source`) on Ray: ``work(path, rel, doc_id, sha256)``
+    (a picklable module-level function of the caller, which writes the document's part file and returns it)
+    runs in the actors, one document a call; ``on_part(source, part, status)`` is called in the driver for each finished document (its part file already written), with a progress
     status (pages, pages/s).
 
     Returns:
@@ -221,13 +208,7 @@ def ingest_documents(
                     num_cpus=1,
                     # a lost worker is retried; a document that kills every try is not (Ray Data: forever)
                     max_task_retries=_CRASH_RETRIES,
-                    fn_constructor_kwargs={
-                        "out": str(out),
-                        "config": config,
-                        "config_key": config_key,
-                        "password": password,
-                        "env": _worker_env(),
-                    },
+                    fn_constructor_kwargs={"work": work, "env": _worker_env()},
                 )
             by_rel = {s.rel: s for s in todo}
             throughput = _Throughput("ingest", len(todo), "documents", show_progress)
@@ -245,12 +226,10 @@ def ingest_documents(
 class _PageEmbedder:
     """A Ray actor: one model replica embedding pages through the default engine's page encoder."""
 
-    def __init__(self, model: Any, dim: int, multi: MultiVectorSettings | None, batch_size: int,
-                 device: str, env: dict[str, str]) -> None:  # fmt: skip
+    def __init__(self, make_encoder: Callable[..., Any], model: Any, dim: int, multi: MultiVectorSettings | None,
+                 batch_size: int, device: str, env: dict[str, str]) -> None:  # fmt: skip
         os.environ.update(env)
-        from pagefit.index import _page_encoder
-
-        self.encode = _page_encoder(model.to(device), dim, multi, batch_size)
+        self.encode = make_encoder(model.to(device), dim, multi, batch_size)
 
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
@@ -270,6 +249,7 @@ def _pack_pages(pages: list[Any]) -> Any:
 
 
 def embed_page_stream(
+    make_encoder: Callable[..., Any],
     model: Any,
     dim: int,
     multi: MultiVectorSettings | None,
@@ -278,7 +258,8 @@ def embed_page_stream(
     show_progress: bool = True,
 ) -> Callable[[list[int], list[str], list[str], int], Iterator[tuple[list[int], Any]]]:
     """``stream(rows, paths, keys, chunk)``: yields ``(rows, vectors)`` in row order, ``chunk`` pages at a
-    time, embedded by replicas of the loaded ``model`` (shipped through Ray's object store, so with its
+    time, embedded with ``make_encoder(model, dim, multi, batch_size)`` (the caller's page encoder, a picklable
+    module-level function) by replicas of the loaded ``model`` (shipped through Ray's object store, so with its
     prompts and settings) on an actor pool: one replica per GPU when the cluster has GPUs, else per CPU."""
 
     def stream(
@@ -298,6 +279,7 @@ def embed_page_stream(
                 batch_format="numpy",
                 compute=ray.data.ActorPoolStrategy(size=size),
                 fn_constructor_kwargs={
+                    "make_encoder": make_encoder,
                     "model": model,
                     "dim": dim,
                     "multi": multi,

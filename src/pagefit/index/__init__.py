@@ -440,7 +440,7 @@ def _engine_stream(
         return None
     from pagefit.ray_engine import embed_page_stream
 
-    return embed_page_stream(model, dim, multi, batch_size, ray_address, show_progress)
+    return embed_page_stream(_page_encoder, model, dim, multi, batch_size, ray_address, show_progress)
 
 
 def _sync_pages(
