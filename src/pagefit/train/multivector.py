@@ -154,19 +154,9 @@ def multivector_evaluator(
     """The same queries, corpus, relevance, cut-offs and name as `evaluator`, scored by MaxSim."""
     from sentence_transformers.multi_vector_encoder.evaluation import MultiVectorInformationRetrievalEvaluator
 
-    return MultiVectorInformationRetrievalEvaluator(
-        queries=dict(zip(evaluator.queries_ids, evaluator.queries, strict=True)),
-        corpus=dict(zip(evaluator.corpus_ids, evaluator.corpus, strict=True)),
-        relevant_docs=evaluator.relevant_docs,
-        batch_size=evaluator.batch_size,
-        name=evaluator.name,
-        mrr_at_k=evaluator.mrr_at_k,
-        ndcg_at_k=evaluator.ndcg_at_k,
-        accuracy_at_k=evaluator.accuracy_at_k,
-        precision_recall_at_k=evaluator.precision_recall_at_k,
-        map_at_k=evaluator.map_at_k,
-        show_progress_bar=evaluator.show_progress_bar,
-    )
+    from pagefit.train.passage_evaluator import evaluator_like
+
+    return evaluator_like(evaluator, MultiVectorInformationRetrievalEvaluator)
 
 
 def multivector_training_args(

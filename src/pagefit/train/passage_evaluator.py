@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from pagefit.evaluation.fusion import FusionConfig
 
-__all__ = ["HYBRID", "PassageRetrievalEvaluator"]
+__all__ = ["HYBRID", "PassageRetrievalEvaluator", "evaluator_like"]
 
 HYBRID = "hybrid"  # the score-function name of the fused metrics (`hybrid_ndcg@10`)
 
@@ -199,3 +199,22 @@ class PassageRetrievalEvaluator(InformationRetrievalEvaluator):
         if self.fuses:
             config["fusion"] = self.fusion.model_dump(exclude_none=True)
         return config
+
+
+def evaluator_like(evaluator: Any, cls: type, **extra: Any) -> Any:
+    """A `cls` (Sentence Transformers' sparse or multi-vector `...InformationRetrievalEvaluator`) with the same
+    queries, corpus, relevance, cut-offs and name as `evaluator` (a dense `InformationRetrievalEvaluator`)."""
+    return cls(
+        queries=dict(zip(evaluator.queries_ids, evaluator.queries, strict=True)),
+        corpus=dict(zip(evaluator.corpus_ids, evaluator.corpus, strict=True)),
+        relevant_docs=evaluator.relevant_docs,
+        batch_size=evaluator.batch_size,
+        name=evaluator.name,
+        mrr_at_k=evaluator.mrr_at_k,
+        ndcg_at_k=evaluator.ndcg_at_k,
+        accuracy_at_k=evaluator.accuracy_at_k,
+        precision_recall_at_k=evaluator.precision_recall_at_k,
+        map_at_k=evaluator.map_at_k,
+        show_progress_bar=evaluator.show_progress_bar,
+        **extra,
+    )

@@ -35,20 +35,9 @@ def sparse_evaluator(evaluator: InformationRetrievalEvaluator) -> SparseInformat
     """The same queries, corpus, relevance, cut-offs and name as `evaluator`, scored by sparse vectors."""
     from sentence_transformers.sparse_encoder.evaluation import SparseInformationRetrievalEvaluator
 
-    return SparseInformationRetrievalEvaluator(
-        queries=dict(zip(evaluator.queries_ids, evaluator.queries, strict=True)),
-        corpus=dict(zip(evaluator.corpus_ids, evaluator.corpus, strict=True)),
-        relevant_docs=evaluator.relevant_docs,
-        batch_size=evaluator.batch_size,
-        name=evaluator.name,
-        mrr_at_k=evaluator.mrr_at_k,
-        ndcg_at_k=evaluator.ndcg_at_k,
-        accuracy_at_k=evaluator.accuracy_at_k,
-        precision_recall_at_k=evaluator.precision_recall_at_k,
-        map_at_k=evaluator.map_at_k,
-        show_progress_bar=evaluator.show_progress_bar,
-        write_csv=False,
-    )
+    from pagefit.train.passage_evaluator import evaluator_like
+
+    return evaluator_like(evaluator, SparseInformationRetrievalEvaluator, write_csv=False)
 
 
 def sparse_loss(model: SparseEncoder, config: TrainConfig) -> Any:
