@@ -18,10 +18,10 @@ from _tiny_models import _write_bert_checkpoint, minilm_source_dir
 from pagefit.cli import app
 from pagefit.pagetext import clean_page_text
 from test_text_route import (
-    build_corpus,
     build_text_model,
     no_ocr,  # noqa: F401  (the fixture)
     plain_ndcg10,
+    topic_corpus,
     write_pairs,
 )
 
@@ -69,12 +69,7 @@ def build_multivector_model(out: Path, *, seed: int = 0) -> Path:
 @pytest.fixture(scope="module")
 def ws(tmp_path_factory):
     root = tmp_path_factory.mktemp("text-models")
-    rows = build_corpus(root / "corpus")
-    queries = root / "queries.jsonl"
-    queries.write_text(
-        "".join(json.dumps({"query_id": f"q{i}", "query": q, "page_id": rows[i]["page_id"]}) + "\n"
-                for i, q in enumerate(TOPIC_QUERIES))
-    )  # fmt: skip
+    rows, queries = topic_corpus(root)
     ws = type("WS", (), {"root": root, "corpus": root / "corpus", "rows": rows, "queries": queries})()
     ws.dense = build_text_model(root / "tiny-text")
     ws.sparse = build_sparse_model(root / "tiny-splade")

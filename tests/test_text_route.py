@@ -77,15 +77,21 @@ def no_ocr(monkeypatch):
     monkeypatch.setattr(pagefit.ocr.PageTextCache, "get", refuse)
 
 
-@pytest.fixture(scope="module")
-def ws(tmp_path_factory):
-    root = tmp_path_factory.mktemp("text-route")
+def topic_corpus(root: Path) -> tuple[list[dict], Path]:
+    """The topic corpus under `root/corpus` (its rows) and `root/queries.jsonl`, one query per topic page."""
     rows = build_corpus(root / "corpus")
     queries = root / "queries.jsonl"
     queries.write_text(
         "".join(json.dumps({"query_id": f"q{i}", "query": q, "page_id": rows[i]["page_id"]}) + "\n"
                 for i, q in enumerate(TOPIC_QUERIES))
     )  # fmt: skip
+    return rows, queries
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory):
+    root = tmp_path_factory.mktemp("text-route")
+    rows, queries = topic_corpus(root)
     text_model = build_text_model(root / "tiny-text")
     prompted = build_text_model(root / "tiny-prompted", prompts={"query": "query: ", "passage": "passage: "})
     return type("WS", (), {"root": root, "corpus": root / "corpus", "rows": rows, "queries": queries,

@@ -17,6 +17,15 @@ app = typer.Typer(
     rich_markup_mode="rich",
 )
 
+# `--ray-address` of every verb with `--engine ray` (ingest, index)
+RayAddress = Annotated[
+    str | None,
+    typer.Option(
+        help="With --engine ray: the cluster to join (e.g. ray://head:10001 or auto); default a local Ray.",
+        envvar="RAY_ADDRESS",
+    ),
+]
+
 
 def _print_version(value: bool) -> None:
     if value:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from pagefit.cli._app import app
+from pagefit.cli._app import RayAddress, app
 
 
 def _fusion(
@@ -169,13 +169,7 @@ def index_command(
             "else per CPU; pip install 'pagefit[ray]'). The same index either way."
         ),
     ] = "local",
-    ray_address: Annotated[
-        str | None,
-        typer.Option(
-            help="With --engine ray: the cluster to join (e.g. ray://head:10001 or auto); default a local Ray.",
-            envvar="RAY_ADDRESS",
-        ),
-    ] = None,
+    ray_address: RayAddress = None,
     export_qdrant: Annotated[
         str | None,
         typer.Option(

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from pagefit.cli._app import app
+from pagefit.cli._app import RayAddress, app
 
 
 @app.command("ingest")
@@ -38,13 +38,7 @@ def ingest_command(
             "cluster (pip install 'pagefit[ray]'). The same corpus either way."
         ),
     ] = "local",
-    ray_address: Annotated[
-        str | None,
-        typer.Option(
-            help="With --engine ray: the cluster to join (e.g. ray://head:10001 or auto); default a local Ray.",
-            envvar="RAY_ADDRESS",
-        ),
-    ] = None,
+    ray_address: RayAddress = None,
 ) -> None:
     """Turn documents into a corpus: page images + text layer (or OCR). Resumable and idempotent."""
     from rich.console import Console
